@@ -1,0 +1,5 @@
+import sys
+
+from acecoder_rl.cli.app import main
+
+sys.exit(main())

@@ -1,0 +1,110 @@
+"""`acecoder-rl reward ...`: score completions with the sandboxed reward engine."""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from acecoder_rl.errors import AcecoderError
+
+CHUNK = 256  # programs per engine call: keeps memory flat and the progress bar moving
+
+
+@click.group()
+def reward() -> None:
+    """Score completions against their tests in the sandboxed reward engine."""
+
+
+def _read_items(path: Path, inferences: bool) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, item) with item = {"completion", "test_cases", ...carried fields}."""
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise AcecoderError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise AcecoderError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            tests = row.get("test_cases")
+            if not isinstance(tests, list) or not tests or not all(isinstance(t, str) for t in tests):
+                raise AcecoderError(f"{path}:{lineno}: field 'test_cases' must be a non-empty list of strings")
+            if inferences:
+                infs = row.get("inferences")
+                if not isinstance(infs, list):
+                    raise AcecoderError(f"{path}:{lineno}: --inferences needs an AceCode row with an 'inferences' list")
+                for k, inf in enumerate(infs):
+                    if not isinstance(inf, dict) or not isinstance(inf.get("completion"), str):
+                        raise AcecoderError(f"{path}:{lineno}: inferences[{k}].completion must be a string")
+                    yield lineno, {
+                        "id": f"{row.get('id', lineno)}#{inf.get('completion_id', k)}",
+                        "model_name": inf.get("model_name"), "recorded_pass_rate": inf.get("pass_rate"),
+                        "completion": inf["completion"], "test_cases": tests,
+                    }
+            else:
+                if not isinstance(row.get("completion"), str):
+                    raise AcecoderError(f"{path}:{lineno}: field 'completion' must be a string "
+                                        "(for AceCode-87K rows use --inferences)")
+                yield lineno, row
+
+
+@reward.command("score")
+@click.argument("input_path", metavar="INPUT.jsonl", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output JSONL: one line per program, same order, input fields plus the result fields.")
+@click.option("--mode", type=click.Choice(["pass_rate", "binary"]), default="pass_rate", show_default=True)
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Sandbox workers [default: CPU cores].")
+@click.option("--timeout-per-test", type=click.FloatRange(min=0, min_open=True), default=4.0, show_default=True)
+@click.option("--timeout-per-program", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True)
+@click.option("--memory-mb", type=click.IntRange(min=64), default=4096, show_default=True)
+@click.option("--all-pass-bonus", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--format-penalty", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--salvage/--no-salvage", default=False, show_default=True,
+              help="Keep the longest valid run of lines of broken code (AceCoder's RL server; not the dataset's rule).")
+@click.option("--inferences", is_flag=True,
+              help="Input rows are AceCode-87K rows: score every recorded inference (one output line each).")
+def score_cmd(input_path: Path, output_path: Path, mode: str, workers: int | None, timeout_per_test: float,
+              timeout_per_program: float, memory_mb: int, all_pass_bonus: float, format_penalty: float,
+              salvage: bool, inferences: bool) -> None:
+    """Score INPUT.jsonl lines {"id", "completion", "test_cases", ...}."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from acecoder_rl.reward import RewardConfig, RewardEngine
+
+    try:
+        config = RewardConfig(mode=mode, workers=workers, timeout_per_test=timeout_per_test,
+                              timeout_per_program=timeout_per_program, memory_mb=memory_mb,
+                              all_pass_bonus=all_pass_bonus, format_penalty=format_penalty, salvage_code=salvage)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    items = [item for _, item in _read_items(input_path, inferences)]  # validates every line before any work
+    if not items:
+        raise AcecoderError(f"{input_path}: no programs to score")
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    statuses: Counter[str] = Counter()
+    pass_rates: list[float] = []
+    started = time.monotonic()
+    with RewardEngine(config) as engine, output_path.open("w", encoding="utf-8") as out, Progress(
+        TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True,
+    ) as progress:
+        task = progress.add_task("score", total=len(items))
+        for start in range(0, len(items), CHUNK):
+            chunk = items[start : start + CHUNK]
+            results = engine.score([it["completion"] for it in chunk], [it["test_cases"] for it in chunk])
+            for item, result in zip(chunk, results):
+                out.write(json.dumps({**item, **result.to_dict()}, ensure_ascii=False) + "\n")
+                statuses[result.status.value] += 1
+                pass_rates.append(result.pass_rate)
+            progress.advance(task, len(chunk))
+        start_s, cache_hits, fallbacks = engine.start_seconds, engine.stats["cache_hits"], engine.stats["fallback_tests"]
+    elapsed = time.monotonic() - started
+    click.echo(f"scored {len(items)} programs in {elapsed:.2f} s ({len(items) / elapsed:.1f} programs/s, "
+               f"engine start {start_s:.2f} s) -> {output_path}")
+    click.echo(f"pass rate mean {sum(pass_rates) / len(pass_rates):.4f}; statuses: "
+               + ", ".join(f"{k} {v}" for k, v in statuses.most_common())
+               + f"; cache hits {cache_hits}; in-child fallback tests {fallbacks}")

@@ -1,0 +1,155 @@
+"""Turning a test string into a check the trusted parent can evaluate.
+
+A test such as ``assert abs(area(r) - 3.14) < 1e-2`` is split at the boundary between the program and the
+test: every maximal access chain rooted at a name the *program* defines (``area(r)``, ``obj.method(1)[0]``,
+``Cls(2).x``) becomes a *probe*, evaluated in the sandbox child; everything else (the comparison, the
+arithmetic, the expected value ``3.14``, comprehensions, builtin calls) stays in the parent, which runs the
+rewritten expression ``abs(__probe__(0) - 3.14) < 1e-2`` with real Python semantics on plain-data values.
+The child therefore never sees an expected value, and an object with a lying ``__eq__``/``__sub__`` never
+takes part in the comparison (see ``verdict.py``).
+
+Size-amplifying operators (``**``, ``*``, ``<<``) on values from the program are routed through a guard so
+that a program cannot make the *parent* allocate or compute without bound.
+
+Tests that are not a single ``assert`` (rare; AceCode tests are one-line asserts) run whole inside the child:
+a logged fallback, counted in ``ProgramOutcome.fallback_tests``.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import functools
+from dataclasses import dataclass
+
+# Modules a test may use by name; the parent supplies the real module when the program has bound the name
+# (otherwise the name is undefined, as in plain Python).
+TEST_MODULES = frozenset(
+    "math cmath string collections itertools functools operator decimal fractions statistics heapq "
+    "bisect json re datetime copy".split()
+)
+
+# Builtins the parent evaluates itself. The rest (open, exec, input, __import__, ...) is left to the child.
+PARENT_BUILTINS = frozenset(
+    "abs all any ascii bin bool bytearray bytes callable chr complex dict divmod enumerate filter float "
+    "format frozenset hash hex int isinstance issubclass iter len list map max min next oct ord pow range "
+    "repr reversed round set slice sorted str sum tuple type zip None True False Ellipsis NotImplemented "
+    "ArithmeticError AssertionError AttributeError Exception IndexError KeyError LookupError TypeError "
+    "ValueError ZeroDivisionError".split()
+)
+
+_GUARDED_OPS = {ast.Pow: "Pow", ast.Mult: "Mult", ast.LShift: "LShift"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    source: str  # expression text evaluated in the child, in the program's namespace
+    local_names: tuple[str, ...]  # names bound by the test itself (comprehension variables) it needs
+
+
+@dataclass(frozen=True)
+class TestPlan:
+    """How to check one test. ``kind``: ``assert`` (split), ``statement`` (whole in child), ``invalid``."""
+
+    __test__ = False  # not a pytest test class
+
+    source: str
+    kind: str
+    code: object | None = None  # compiled rewritten expression (kind == "assert")
+    probes: tuple[Probe, ...] = ()
+    modules: tuple[str, ...] = ()  # TEST_MODULES names the parent must supply
+    error: str | None = None
+
+
+@functools.lru_cache(maxsize=65536)
+def test_names(source: str) -> frozenset[str]:
+    """Every name a test loads (used to ask the child which of them the program binds)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
+    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+
+
+def entry_names(tests: list[str]) -> list[str]:
+    """Names the tests call that are not builtins or modules: what the program must define."""
+    found: dict[str, None] = {}
+    for source in tests:
+        for name in sorted(test_names(source)):
+            if name not in PARENT_BUILTINS and name not in TEST_MODULES and not hasattr(builtins, name):
+                found.setdefault(name)
+    return list(found)
+
+
+class _Splitter(ast.NodeTransformer):
+    def __init__(self, program_names: frozenset[str], local_names: frozenset[str]) -> None:
+        self.program_names = program_names
+        self.local_names = local_names
+        self.probes: list[Probe] = []
+
+    def _rooted_in_program(self, node: ast.AST) -> bool:
+        while isinstance(node, (ast.Call, ast.Attribute, ast.Subscript)):
+            node = node.func if isinstance(node, ast.Call) else node.value
+        return isinstance(node, ast.Name) and node.id in self.program_names
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, ast.expr) and self._rooted_in_program(node):
+            return self._probe(node)
+        return super().visit(node)
+
+    def _probe(self, node: ast.expr) -> ast.expr:
+        used = sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & self.local_names)
+        self.probes.append(Probe(ast.unparse(node), tuple(used)))
+        call = ast.Call(
+            func=ast.Name("__probe__", ast.Load()),
+            args=[ast.Constant(len(self.probes) - 1)],
+            keywords=[ast.keyword(arg=name, value=ast.Name(name, ast.Load())) for name in used],
+        )
+        return ast.copy_location(call, node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        op = _GUARDED_OPS.get(type(node.op))
+        if op is None:
+            return node
+        call = ast.Call(func=ast.Name("__binop__", ast.Load()), args=[ast.Constant(op), node.left, node.right],
+                        keywords=[])
+        return ast.copy_location(call, node)
+
+
+def _bound_locally(tree: ast.AST) -> frozenset[str]:
+    """Names the test expression binds itself: comprehension targets, lambda arguments, walrus targets."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.comprehension):
+            names |= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+        elif isinstance(node, ast.Lambda):
+            a = node.args
+            names |= {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}
+            names |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
+        elif isinstance(node, ast.NamedExpr):
+            names.add(node.target.id)
+    return frozenset(names)
+
+
+@functools.lru_cache(maxsize=65536)
+def compile_test(source: str, shadowed: frozenset[str] = frozenset()) -> TestPlan:
+    """Plan for one test. ``shadowed``: builtin/module names the program redefines (they become program
+    names, as in plain Python where the program's definition wins)."""
+    try:
+        tree = ast.parse(source, mode="exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return TestPlan(source, "invalid", error=f"test does not parse: {type(exc).__name__}: {exc}"[:300])
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
+        return TestPlan(source, "statement")
+    expr = tree.body[0].test  # the message is only evaluated on failure and cannot change the verdict
+    local = _bound_locally(expr)
+    loaded = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
+    program = frozenset(
+        n for n in loaded - local
+        if n in shadowed or (n not in PARENT_BUILTINS and n not in TEST_MODULES)
+    )
+    splitter = _Splitter(program, local)
+    rewritten = splitter.visit(expr)
+    code = compile(ast.fix_missing_locations(ast.Expression(body=rewritten)), "<test>", "eval")
+    modules = tuple(sorted((loaded - local - program) & TEST_MODULES))
+    return TestPlan(source, "assert", code=code, probes=tuple(splitter.probes), modules=modules)

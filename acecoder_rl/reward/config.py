@@ -1,0 +1,98 @@
+"""Typed configuration of the reward engine, validated when built."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, fields
+from typing import Literal, get_args
+
+RewardMode = Literal["pass_rate", "binary"]
+Isolation = Literal["auto", "bwrap", "process"]
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """How programs are run and how verdicts become rewards.
+
+    Defaults follow AceCoder's harness: 4 s per test, 4 GiB of address space, the pass rate as the reward,
+    code taken as-is (no salvaging of broken code, which is how AceCode-87K's recorded pass rates were made).
+    """
+
+    mode: RewardMode = "pass_rate"
+    """``pass_rate``: passed/total (AceCoder's scripts' default); ``binary``: 1 only when every test passes."""
+    all_pass_bonus: float = 0.0
+    """Added to the reward when every test passes (AceCoder's later runs used +0.5)."""
+    format_penalty: float = 0.0
+    """Subtracted from the reward when the completion holds no code at all."""
+    stop_on_first_failure: bool = False
+    """Binary mode only: stop a program at its first failing test (the rest are ``not_run``)."""
+    salvage_code: bool = False
+    """Keep the longest syntactically valid run of lines of broken code (AceCoder's RL server, evalplus
+    ``code_extract``). Off by default: it disagrees with AceCode-87K's recorded pass rates."""
+    workers: int | None = None
+    """Sandbox worker processes; ``None`` = one per CPU core."""
+    timeout_per_test: float = 4.0
+    """Wall-clock seconds per test (and for running the program's top level)."""
+    timeout_per_program: float = 60.0
+    """Cap on one program's total wall-clock time; tests not reached by then are ``not_run``."""
+    memory_mb: int = 4096
+    """Address-space limit per program (RLIMIT_AS)."""
+    max_processes: int = 64
+    """Processes + threads per program (RLIMIT_NPROC; applies when the engine runs as root)."""
+    file_size_mb: int = 16
+    """Largest file a program may write in its scratch directory."""
+    max_open_files: int = 256
+    isolation: Isolation = "auto"
+    """``bwrap``: require bubblewrap namespaces; ``process``: rlimits + seccomp only; ``auto``: bwrap when it
+    works here, else ``process`` with a warning naming what is missing."""
+    seccomp: bool = True
+    cache_size: int = 65536
+    """Verdicts remembered across calls for identical (code, tests) pairs; 0 disables the cache."""
+    error_chars: int = 200
+    """Cap on each error text."""
+    python: str = sys.executable
+    """Interpreter that runs the sandbox (must have the same stdlib the policy's code expects)."""
+    preimport: tuple[str, ...] = ("pytest",)
+    """Extra modules the sandbox imports once before forking (stdlib common modules always are)."""
+
+    def __post_init__(self) -> None:
+        _check_literal(self, "mode", RewardMode)
+        _check_literal(self, "isolation", Isolation)
+        for name in ("timeout_per_test", "timeout_per_program"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"RewardConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("memory_mb", "max_processes", "file_size_mb", "max_open_files", "error_chars"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"RewardConfig.{name} must be a positive integer, got {value!r}")
+        if self.memory_mb < 64:
+            raise ValueError(f"RewardConfig.memory_mb={self.memory_mb} is too small for Python (use >= 64)")
+        if self.workers is not None and (not isinstance(self.workers, int) or not 1 <= self.workers <= 256):
+            raise ValueError(f"RewardConfig.workers must be between 1 and 256, got {self.workers!r}")
+        if self.cache_size < 0:
+            raise ValueError(f"RewardConfig.cache_size must be >= 0, got {self.cache_size!r}")
+        if self.stop_on_first_failure and self.mode != "binary":
+            raise ValueError("RewardConfig.stop_on_first_failure only makes sense with mode='binary': "
+                             "in pass_rate mode every test counts")
+        if self.format_penalty < 0 or self.all_pass_bonus < 0:
+            raise ValueError("RewardConfig.format_penalty and all_pass_bonus must be >= 0")
+        object.__setattr__(self, "preimport", tuple(self.preimport))
+
+    @property
+    def n_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RewardConfig":
+        """Build from a mapping (YAML, JSON); unknown keys are an error naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown reward config key(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**values)
+
+
+def _check_literal(cfg: RewardConfig, name: str, literal: object) -> None:
+    allowed = get_args(literal)
+    if getattr(cfg, name) not in allowed:
+        raise ValueError(f"RewardConfig.{name} must be one of {allowed}, got {getattr(cfg, name)!r}")

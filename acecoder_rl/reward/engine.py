@@ -1,0 +1,213 @@
+"""The reward engine: a long-lived pool of sandbox workers behind ``score`` / ``ascore``.
+
+Start the workers once (well under a second) and reuse them across calls; identical (code, tests) pairs are
+scored once, within a batch and across batches (RL samples repeat). ``close()`` stops every worker, and with
+it every process a program started.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import queue
+import shutil
+import threading
+import time
+import warnings
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+
+from acecoder_rl.errors import AcecoderError
+from acecoder_rl.reward.asserts import entry_names
+from acecoder_rl.reward.config import RewardConfig
+from acecoder_rl.reward.extract import extract_code
+from acecoder_rl.reward.results import ProgramOutcome, ProgramStatus, RewardResult, TestStatus
+from acecoder_rl.reward.runner import ProgramRun
+from acecoder_rl.reward.sandbox.isolation import prepare_launch
+from acecoder_rl.reward.sandbox.worker import SandboxWorker, WorkerFailure
+from acecoder_rl.reward.scoring import shape
+
+_Job = tuple[str, str, list[str], concurrent.futures.Future]
+
+
+class RewardEngine:
+    """Sandboxed, test-based reward for code completions.
+
+    >>> with RewardEngine(RewardConfig(workers=1)) as engine:            # doctest: +SKIP
+    ...     [r] = engine.score(["def add(a, b):\\n    return a + b"], [["assert add(1, 2) == 3"]])
+    ...     r.reward, r.status.value
+    (1.0, 'ok')
+    """
+
+    def __init__(self, config: RewardConfig | None = None) -> None:
+        self.config = config or RewardConfig()
+        started = time.monotonic()
+        cfg = self.config
+        self._spec = prepare_launch(cfg.python, cfg.isolation)
+        limits = {
+            "memory_mb": cfg.memory_mb, "file_size_mb": cfg.file_size_mb, "max_open_files": cfg.max_open_files,
+            "max_processes": cfg.max_processes, "error_cap": cfg.error_chars, "seccomp": cfg.seccomp,
+            "cpu_seconds": int(cfg.timeout_per_program) + 5, "preimport_extra": list(cfg.preimport),
+        }
+        self._workers = [SandboxWorker(self._spec, slot, limits) for slot in range(cfg.n_workers)]
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, ProgramOutcome] = OrderedDict()
+        self._inflight: dict[str, concurrent.futures.Future] = {}
+        self.stats: Counter[str] = Counter()
+        self._closed = False
+        with concurrent.futures.ThreadPoolExecutor(len(self._workers)) as pool:
+            errors = [f.exception() for f in [pool.submit(w.start) for w in self._workers]]
+        failures = [e for e in errors if e is not None]
+        if failures:
+            self._stop_workers()
+            raise AcecoderError(f"reward sandbox failed to start: {failures[0]}")
+        self.features = dict(self._workers[0].features, isolation=self._spec.mode)
+        if cfg.seccomp and not self.features.get("seccomp"):
+            warnings.warn("acecoder-rl reward sandbox is degraded: no seccomp filter ("
+                          f"{self.features.get('seccomp_error', 'unavailable')}); install libseccomp and pyseccomp",
+                          RuntimeWarning, stacklevel=2)
+        self._threads = [threading.Thread(target=self._serve, args=(w,), name=f"reward-worker-{w.slot}", daemon=True)
+                         for w in self._workers]
+        for t in self._threads:
+            t.start()
+        self.start_seconds = time.monotonic() - started
+
+    # ------------------------------------------------------------------------------------------- public
+    def score(self, completions: Sequence[str], test_cases: Sequence[Sequence[str]]) -> list[RewardResult]:
+        """Score each completion against its tests; results come back in input order."""
+        pending = self._submit(completions, test_cases)
+        outcomes = [(p.result(), True) if isinstance(p, _Cached) else
+                    (p.result(), False) if isinstance(p, concurrent.futures.Future) else (p, False)
+                    for p in pending]
+        return [shape(o, self.config, cached=c) for o, c in outcomes]
+
+    async def ascore(self, completions: Sequence[str], test_cases: Sequence[Sequence[str]]) -> list[RewardResult]:
+        """Async ``score`` for servers: the event loop is never blocked while programs run."""
+        pending = self._submit(completions, test_cases)
+        results = []
+        for p in pending:
+            if isinstance(p, _Cached):
+                results.append(shape(p.result(), self.config, cached=True))
+            elif isinstance(p, concurrent.futures.Future):
+                results.append(shape(await asyncio.wrap_future(p), self.config))
+            else:
+                results.append(shape(p, self.config))
+        return results
+
+    def close(self) -> None:
+        """Stop all workers; nothing started by the engine or by a program outlives this call."""
+        if self._closed:
+            return
+        self._closed = True
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join()
+        self._stop_workers()
+
+    def __enter__(self) -> "RewardEngine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def worker_restarts(self) -> int:
+        return sum(w.restarts for w in self._workers)
+
+    # ----------------------------------------------------------------------------------------- internals
+    def _stop_workers(self) -> None:
+        for w in self._workers:
+            w.stop()
+        for d in self._spec.cleanup_dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def _submit(self, completions: Sequence[str], test_cases: Sequence[Sequence[str]]) -> list:
+        if self._closed:
+            raise RuntimeError("RewardEngine is closed")
+        if len(completions) != len(test_cases):
+            raise ValueError(f"got {len(completions)} completions but {len(test_cases)} test lists")
+        pending: list = []
+        for i, (completion, tests) in enumerate(zip(completions, test_cases)):
+            if not isinstance(completion, str):
+                raise ValueError(f"completions[{i}] must be a str, got {type(completion).__name__}")
+            if isinstance(tests, str) or not all(isinstance(t, str) for t in tests):
+                raise ValueError(f"test_cases[{i}] must be a list of str")
+            tests = list(tests)
+            if not tests:
+                raise ValueError(f"test_cases[{i}] is empty: a program needs at least one test to be scored")
+            code = extract_code(completion, entry_names(tests))
+            if not code.strip():
+                pending.append(ProgramOutcome(ProgramStatus.NO_CODE, [TestStatus.NOT_RUN] * len(tests),
+                                              ["no code found in the completion"] * len(tests), ""))
+                continue
+            pending.append(self._lookup_or_enqueue(code, tests))
+        return pending
+
+    def _lookup_or_enqueue(self, code: str, tests: list[str]):
+        key = hashlib.sha256(json.dumps([code, tests]).encode("utf-8", "surrogatepass")).hexdigest()
+        with self._lock:
+            self.stats["programs"] += 1
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                self.stats["cache_hits"] += 1
+                return _Cached(cached)
+            future = self._inflight.get(key)
+            if future is not None:
+                self.stats["cache_hits"] += 1
+                return future
+            future = concurrent.futures.Future()
+            self._inflight[key] = future
+        self._queue.put((key, code, tests, future))
+        return future
+
+    def _serve(self, worker: SandboxWorker) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            key, code, tests, future = job
+            outcome = self._run(worker, code, tests)
+            with self._lock:
+                self._inflight.pop(key, None)
+                self.stats["executed"] += 1
+                self.stats[f"status.{outcome.status.value}"] += 1
+                self.stats["fallback_tests"] += outcome.fallback_tests
+                if self.config.cache_size and outcome.status is not ProgramStatus.SANDBOX_ERROR:
+                    self._cache[key] = outcome
+                    if len(self._cache) > self.config.cache_size:
+                        self._cache.popitem(last=False)
+            future.set_result(outcome)
+
+    def _run(self, worker: SandboxWorker, code: str, tests: list[str]) -> ProgramOutcome:
+        """One program; a worker failure (not the program's fault) restarts the worker and retries once."""
+        last_error = ""
+        for _attempt in range(2):
+            try:
+                if not worker.alive():
+                    worker.restart()
+                return ProgramRun(worker, self.config, code, tests).run()
+            except WorkerFailure as exc:
+                last_error = str(exc)
+                try:
+                    worker.restart()
+                except WorkerFailure as again:
+                    last_error = str(again)
+        return ProgramOutcome(ProgramStatus.SANDBOX_ERROR, [TestStatus.NOT_RUN] * len(tests),
+                              [f"sandbox error: {last_error}"[: self.config.error_chars]] * len(tests), code,
+                              f"sandbox error: {last_error}")
+
+
+class _Cached:
+    """A verdict served from the cache (so the result can say so)."""
+
+    __slots__ = ("_outcome",)
+
+    def __init__(self, outcome: ProgramOutcome) -> None:
+        self._outcome = outcome
+
+    def result(self) -> ProgramOutcome:
+        return self._outcome

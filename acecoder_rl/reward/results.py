@@ -1,0 +1,88 @@
+"""The closed set of verdicts and the result record every path to the reward returns.
+
+Kept apart on purpose (style note: "a crashed child is not a timeout, a sandbox fault is not wrong code"):
+per-test verdicts say what happened to one assert, the program status says what happened to the program as
+a whole, and ``SANDBOX_ERROR`` marks our own infrastructure failing, never the policy's code.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+
+
+class TestStatus(str, enum.Enum):
+    """Verdict of one test."""
+
+    __test__ = False  # not a pytest test class
+
+    PASS = "pass"  # the assert held
+    FAIL = "fail"  # the assert evaluated to a false value
+    ERROR = "error"  # evaluating it raised (in the program or in the check), or the child died during it
+    TIMEOUT = "timeout"  # it ran past the per-test limit and was killed
+    NOT_RUN = "not_run"  # never reached (program failed to load, binary mode stopped early, program cap)
+
+
+class ProgramStatus(str, enum.Enum):
+    """What happened to the program as a whole."""
+
+    OK = "ok"  # it loaded and every test got a verdict of its own (pass, fail or error)
+    NO_CODE = "no_code"  # nothing that looks like code in the completion
+    SYNTAX_ERROR = "syntax_error"  # the extracted code does not compile
+    RUNTIME_ERROR = "runtime_error"  # running the program's top level raised (SystemExit included)
+    TIMEOUT = "timeout"  # loading it, or at least one test, ran past its limit
+    CRASHED = "crashed"  # the process died (segfault, os._exit, killed itself) while loading or testing
+    MEMORY = "memory"  # it ran out of its memory limit
+    SANDBOX_ERROR = "sandbox_error"  # the sandbox itself failed; not the program's fault
+
+
+@dataclass
+class ProgramOutcome:
+    """Verdicts of one program on its tests: what the sandbox established, before any reward shaping."""
+
+    status: ProgramStatus
+    test_status: list[TestStatus]
+    test_errors: list[str | None]
+    code: str
+    error: str | None = None
+    fallback_tests: int = 0  # tests whose comparison had to run inside the child (logged, see verdict.py)
+    duration_s: float = 0.0
+
+    @property
+    def test_results(self) -> list[int]:
+        return [1 if s is TestStatus.PASS else 0 for s in self.test_status]
+
+    @property
+    def pass_rate(self) -> float:
+        return sum(self.test_results) / len(self.test_status) if self.test_status else 0.0
+
+
+@dataclass
+class RewardResult:
+    """One scored completion. ``score`` is in [0, 1]; ``reward`` is the shaped number the trainer uses."""
+
+    reward: float
+    score: float
+    pass_rate: float
+    test_results: list[int]
+    test_status: list[TestStatus]
+    test_errors: list[str | None]
+    status: ProgramStatus
+    code: str
+    error: str | None = None
+    fallback_tests: int = 0
+    duration_s: float = 0.0
+    cached: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def all_passed(self) -> bool:
+        return bool(self.test_results) and all(self.test_results)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (enums as their string values)."""
+        out = asdict(self)
+        out["status"] = self.status.value
+        out["test_status"] = [s.value for s in self.test_status]
+        if not out["extra"]:
+            del out["extra"]
+        return out

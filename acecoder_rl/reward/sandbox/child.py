@@ -1,0 +1,166 @@
+"""The untrusted side: one forked child per program, serving the parent's requests.
+
+Runs inside the sandbox as a top-level module next to ``protocol.py`` and ``values.py`` (stdlib only).
+The child never sees a test's expected value and never decides a verdict: it ``exec``s the program into a
+fresh namespace (``{}``, so ``__name__`` is not ``"__main__"``, as AceCoder and human-eval run it), then
+evaluates the *probe* expressions the parent sends (the parts of each assert that call the program) and
+answers with their values in plain-data form. Anything the program does to this harness (stack walking,
+replacing functions, writing to the socket) can at worst corrupt its own answers, which the parent then
+checks against values the child never had.
+
+Requests (parent -> child), one JSON frame each:
+  {"op": "load", "code": str, "salvage": bool, "names": [str]}
+  {"op": "probe", "src": str, "locals": {name: ref}, "fresh": bool}
+                               evaluate an expression in the program's namespace; "fresh" starts a new test
+  {"op": "exec", "src": str, "fresh": bool}        run a whole test statement (logged fallback)
+  {"op": "apply", "kind": ..., "target": ref, "args": [ref], "name": str}
+                               an operation on an object only the child holds (see ``Harness.apply``)
+A ref is ["slot", n] (an object kept from an earlier answer of this test) or ["val", encoded value].
+Every reply carries "ok" plus either "v" (an encoded value) or "error"/"kind".
+"""
+from __future__ import annotations
+
+import operator
+import sys
+
+import protocol
+import values
+
+_COMPARE_OPS = {
+    "Eq": operator.eq, "NotEq": operator.ne, "Lt": operator.lt, "LtE": operator.le, "Gt": operator.gt,
+    "GtE": operator.ge, "Is": operator.is_, "IsNot": operator.is_not,
+    "In": lambda a, b: a in b, "NotIn": lambda a, b: a not in b,
+}
+
+
+def _describe(exc: BaseException, cap: int) -> str:
+    try:
+        text = f"{type(exc).__name__}: {exc}"
+    except BaseException:  # a hostile __str__ may raise anything
+        text = "exception (unprintable)"
+    if not isinstance(text, str):
+        text = "exception (unprintable)"
+    return text[:cap]
+
+
+def _error_reply(exc: BaseException, cap: int) -> dict:
+    kind = "memory" if isinstance(exc, MemoryError) else "recursion" if isinstance(exc, RecursionError) else "exception"
+    return {"ok": False, "kind": kind, "error": _describe(exc, cap)}
+
+
+def salvage_code(code: str) -> str:
+    """The longest run of consecutive lines that compiles (what evalplus' ``code_extract`` keeps)."""
+    lines = code.splitlines()
+    best = (0, 0)
+    for start in range(len(lines)):
+        if len(lines) - start <= best[1] - best[0]:
+            break
+        for end in range(len(lines), start, -1):
+            if end - start <= best[1] - best[0]:
+                break
+            try:
+                compile("\n".join(lines[start:end]), "<program>", "exec")
+            except (SyntaxError, ValueError, MemoryError, RecursionError):
+                continue
+            best = (start, end)
+            break
+    return "\n".join(lines[best[0]:best[1]])
+
+
+class Harness:
+    def __init__(self, sock, error_cap: int) -> None:
+        self.sock = sock
+        self.cap = error_cap
+        self.namespace: dict = {}
+        self.encoder = values.Encoder()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                request = protocol.recv(self.sock)
+            except Exception:
+                return
+            try:
+                reply = self.handle(request)
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt, hostile exceptions...
+                reply = _error_reply(exc, self.cap)
+            try:
+                protocol.send(self.sock, reply)
+            except BaseException:
+                return
+
+    def handle(self, request: dict) -> dict:
+        op = request["op"]
+        if request.get("fresh"):
+            self.encoder.slots.clear()
+        if op == "load":
+            return self.load(request["code"], request.get("salvage", False), request.get("names", []))
+        if op == "probe":
+            code = compile(request["src"], "<test>", "eval")
+            local = {k: self._ref(r) for k, r in request.get("locals", {}).items()}
+            return self._value(eval(code, self.namespace, local) if local else eval(code, self.namespace))
+        if op == "exec":
+            exec(compile(request["src"], "<test>", "exec"), self.namespace)
+            return {"ok": True, "v": ["N"]}
+        if op == "apply":
+            return self._value(self.apply(request))
+        return {"ok": False, "kind": "protocol", "error": f"unknown op {op!r}"}
+
+    def load(self, code: str, salvage: bool, names: list) -> dict:
+        if salvage:
+            code = salvage_code(code)
+        try:
+            compiled = compile(code, "<program>", "exec")
+        except (SyntaxError, ValueError) as exc:
+            return {"ok": False, "kind": "syntax", "error": _describe(exc, self.cap)}
+        exec(compiled, self.namespace)
+        bound = [n for n in names if isinstance(n, str) and n in self.namespace]
+        return {"ok": True, "v": ["N"], "bound": bound, "code": code if salvage else None}
+
+    def _ref(self, ref: list) -> object:
+        if ref[0] == "slot":
+            return self.encoder.slots[ref[1]]
+        return values.decode(ref[1])
+
+    def apply(self, request: dict) -> object:
+        """An operation the parent could not do on plain data: on objects only this process holds."""
+        kind = request["kind"]
+        target = self._ref(request["target"])
+        args = [self._ref(r) for r in request.get("args", [])]
+        kwargs = {k: self._ref(r) for k, r in request.get("kwargs", {}).items()}
+        if kind == "getattr":
+            return getattr(target, request["name"])
+        if kind == "call":
+            return target(*args, **kwargs)
+        if kind == "getitem":
+            return target[args[0]]
+        if kind == "iter":
+            return list(target)
+        if kind == "len":
+            return len(target)
+        if kind == "truth":
+            return bool(target)
+        if kind == "str":
+            return str(target)
+        if kind == "repr":
+            return repr(target)
+        if kind == "compare":
+            return bool(_COMPARE_OPS[request["name"]](target, args[0]))
+        raise ValueError(f"unknown apply kind {kind!r}")
+
+    def _value(self, value: object) -> dict:
+        try:
+            return {"ok": True, "v": self.encoder.encode(value)}
+        except values.EncodeError as exc:
+            return {"ok": False, "kind": "too_large", "error": str(exc)[: self.cap]}
+
+
+def run(sock, error_cap: int) -> None:
+    """Serve until the parent closes the socket, then leave without running atexit or finalisers."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
+    try:
+        Harness(sock, error_cap).serve()
+    finally:
+        import os
+
+        os._exit(0)

@@ -1,0 +1,71 @@
+"""Length-prefixed JSON frames over a Unix stream socket.
+
+Used on both sides of the sandbox boundary (the package imports it; the sandbox scripts import it as a
+top-level module), so it only uses the standard library. Every untrusted child gets its own fresh socket,
+so a child that writes garbage can only spoil its own answers, never desynchronise another program's.
+"""
+from __future__ import annotations
+
+import json
+import select
+import socket
+import struct
+import time
+
+_HEADER = struct.Struct(">I")
+MAX_FRAME = 32 * 1024 * 1024
+
+
+class ChannelClosed(Exception):
+    """The peer closed the socket (or died) before a whole frame arrived."""
+
+
+class ChannelTimeout(Exception):
+    """No whole frame arrived before the deadline."""
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a valid frame."""
+
+
+def send(sock: socket.socket, message: object) -> None:
+    data = json.dumps(message, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    if len(data) > MAX_FRAME:
+        raise ProtocolError(f"frame of {len(data)} bytes exceeds {MAX_FRAME}")
+    sock.sendall(_HEADER.pack(len(data)) + data)
+
+
+def recv(sock: socket.socket, deadline: float | None = None) -> object:
+    """Read one frame; ``deadline`` is a ``time.monotonic()`` value (None waits forever)."""
+    header = _recv_exact(sock, _HEADER.size, deadline)
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise ProtocolError(f"frame of {size} bytes exceeds {MAX_FRAME}")
+    body = _recv_exact(sock, size, deadline)
+    try:
+        return json.loads(body.decode("utf-8", "surrogatepass"))
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"undecodable frame: {type(exc).__name__}") from None
+
+
+def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ChannelTimeout()
+            poller = select.poll()  # poll, not select: trainer processes often hold fds > 1024
+            poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+            if not poller.poll(remaining * 1000.0):
+                raise ChannelTimeout()
+        try:
+            k = sock.recv_into(view[got:], n - got)
+        except (ConnectionResetError, BrokenPipeError, OSError) as exc:
+            raise ChannelClosed(str(exc)) from None
+        if k == 0:
+            raise ChannelClosed("peer closed the connection")
+        got += k
+    return bytes(buf)

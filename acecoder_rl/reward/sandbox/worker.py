@@ -1,0 +1,163 @@
+"""Parent-side handle of one sandbox worker (a zygote) and of the children it forks."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+from acecoder_rl.reward.sandbox import protocol
+from acecoder_rl.reward.sandbox.isolation import LaunchSpec, program_uid
+
+START_TIMEOUT_S = 60.0
+CONTROL_TIMEOUT_S = 30.0
+
+
+class WorkerFailure(Exception):
+    """The zygote itself failed (died, hung, or refused): an infrastructure fault, not the program's."""
+
+
+class ChildHandle:
+    """One forked child: the parent talks to it over its own socket."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.sock = sock
+
+    def request(self, message: dict, deadline: float) -> object:
+        """Send one request and wait for its answer until ``deadline`` (monotonic).
+
+        Raises ``protocol.ChannelTimeout`` or ``protocol.ChannelClosed`` (the child died) or
+        ``protocol.ProtocolError`` (the child wrote garbage).
+        """
+        try:
+            protocol.send(self.sock, message)
+        except OSError as exc:
+            raise protocol.ChannelClosed(str(exc)) from None
+        return protocol.recv(self.sock, deadline)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class SandboxWorker:
+    """A zygote process in the sandbox plus its control socket; restartable."""
+
+    def __init__(self, spec: LaunchSpec, slot: int, limits: dict) -> None:
+        self.spec = spec
+        self.slot = slot
+        self.uid = program_uid()
+        self.limits = limits
+        self.proc: subprocess.Popen | None = None
+        self.ctrl: socket.socket | None = None
+        self.features: dict = {}
+        self.restarts = 0
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        cfg = dict(self.limits, uid=self.uid, scratch_root=self.spec.scratch_root,
+                   pid_namespace=self.spec.mode == "bwrap")
+        try:
+            self.proc = subprocess.Popen(
+                self.spec.command(theirs.fileno(), cfg), pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        self.ctrl = ours
+        try:
+            hello = protocol.recv(ours, time.monotonic() + START_TIMEOUT_S)
+        except (protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
+            err = self._stderr_tail()
+            self.stop()
+            raise WorkerFailure(f"sandbox worker {self.slot} did not start ({type(exc).__name__}): {err}") from None
+        self.features = hello.get("features", {}) if isinstance(hello, dict) else {}
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+    def _stderr_tail(self) -> str:
+        if self.proc is None or self.proc.stderr is None:
+            return ""
+        try:
+            self.proc.kill()
+            return self.proc.stderr.read().decode(errors="replace").strip()[-500:]
+        except (OSError, ValueError):
+            return ""
+
+    def restart(self) -> None:
+        self.stop()
+        self.restarts += 1
+        self.start()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        """Stop the zygote; with it go its sandbox and (PDEATHSIG, namespaces) every process it started."""
+        if self.ctrl is not None:
+            try:
+                self.ctrl.close()
+            except OSError:
+                pass
+            self.ctrl = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                self.proc.wait()
+            self.proc = None
+
+    # ------------------------------------------------------------------------------------------- children
+    def spawn(self) -> ChildHandle:
+        if self.ctrl is None:
+            raise WorkerFailure("worker is not running")
+        try:
+            protocol.send(self.ctrl, {"op": "spawn"})
+            data, fds = self._recv_with_fd()
+        except (OSError, protocol.ChannelClosed, protocol.ChannelTimeout) as exc:
+            raise WorkerFailure(f"spawn failed: {exc}") from None
+        (pid,) = struct.unpack(">q", data)
+        return ChildHandle(pid, socket.socket(fileno=fds[0]))
+
+    def _recv_with_fd(self) -> tuple[bytes, list[int]]:
+        assert self.ctrl is not None
+        self.ctrl.settimeout(CONTROL_TIMEOUT_S)
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(self.ctrl, 8, 1)
+            while data and len(data) < 8:
+                more = self.ctrl.recv(8 - len(data))
+                if not more:
+                    break
+                data += more
+        except socket.timeout:
+            raise protocol.ChannelTimeout() from None
+        finally:
+            self.ctrl.settimeout(None)
+        if len(data) != 8 or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise protocol.ChannelClosed("zygote closed the control socket")
+        return data, fds
+
+    def finish(self, child: ChildHandle) -> dict:
+        """Kill the child and everything it started; return how it ended ({"exit", "signal"})."""
+        child.close()
+        if self.ctrl is None:
+            raise WorkerFailure("worker is not running")
+        try:
+            protocol.send(self.ctrl, {"op": "finish", "pid": child.pid})
+            reply = protocol.recv(self.ctrl, time.monotonic() + CONTROL_TIMEOUT_S)
+        except (OSError, protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
+            raise WorkerFailure(f"finish failed: {exc}") from None
+        return reply if isinstance(reply, dict) else {}

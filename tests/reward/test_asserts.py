@@ -1,0 +1,50 @@
+import pytest
+
+from acecoder_rl.reward.asserts import compile_test, entry_names
+
+
+def probes(source, shadowed=frozenset()):
+    return [p.source for p in compile_test(source, frozenset(shadowed)).probes]
+
+
+def test_expected_value_never_reaches_a_probe():
+    plan = compile_test("assert add(1, 2) == 3")
+    assert plan.kind == "assert"
+    assert probes("assert add(1, 2) == 3") == ["add(1, 2)"]
+
+
+def test_arithmetic_and_builtins_stay_in_the_parent():
+    assert probes("assert abs(area(2) - 12.56) < 1e-2") == ["area(2)"]
+    assert probes("assert sorted(f([3, 1])) == [1, 3]") == ["f([3, 1])"]
+    assert probes("assert math.isclose(f(1), 0.5)") == ["f(1)"]
+
+
+def test_access_chains_are_one_probe():
+    assert probes("assert Stack().push(1).size() == 1") == ["Stack().push(1).size()"]
+    assert probes("assert f(g(2))[0] == 1") == ["f(g(2))[0]"]
+
+
+def test_comprehension_variables_are_passed_as_locals():
+    plan = compile_test("assert all(f(x) > 0 for x in range(3))")
+    assert [(p.source, p.local_names) for p in plan.probes] == [("f(x)", ("x",))]
+
+
+def test_shadowed_builtin_becomes_program_code():
+    assert probes("assert max(3) == 3") == []
+    assert probes("assert max(3) == 3", {"max"}) == ["max(3)"]
+
+
+def test_statements_and_invalid_tests():
+    assert compile_test("x = f(1)").kind == "statement"
+    invalid = compile_test("assert f(1 ==")
+    assert invalid.kind == "invalid" and "does not parse" in invalid.error
+
+
+@pytest.mark.parametrize("source", ["assert 2 ** f(3) == 8", "assert 'a' * f(3) == 'aaa'", "assert 1 << f(2) == 4"])
+def test_size_amplifying_operators_are_guarded(source):
+    plan = compile_test(source)
+    assert "__binop__" in plan.code.co_names
+
+
+def test_entry_names_skip_builtins_and_modules():
+    assert entry_names(["assert math.isclose(area(1), 3.14)", "assert len(area(2)) == 1"]) == ["area"]

@@ -1,0 +1,161 @@
+"""Statuses, reward modes, caching, async, start/close: through the real sandbox."""
+import asyncio
+import os
+import re
+import time
+
+import pytest
+
+from acecoder_rl.reward import ProgramStatus, RewardConfig, RewardEngine, TestStatus
+
+ADD_TESTS = ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(-1, 1) == 0"]
+GOOD = "def add(a, b):\n    return a + b\n"
+HALF = "def add(a, b):\n    return a + b if a > 0 else 99\n"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    with RewardEngine(RewardConfig(workers=2, timeout_per_test=1.0, memory_mb=512)) as e:
+        yield e
+
+
+def score1(engine, completion, tests=ADD_TESTS):
+    [result] = engine.score([completion], [tests])
+    return result
+
+
+def test_pass_fail_and_partial(engine):
+    good, bad, half = engine.score([GOOD, "def add(a, b):\n    return 99", HALF], [ADD_TESTS] * 3)
+    assert (good.status, good.test_results, good.reward, good.score) == (ProgramStatus.OK, [1, 1, 1], 1.0, 1.0)
+    assert bad.test_results == [0, 0, 0] and bad.test_status[0] is TestStatus.FAIL
+    assert half.test_results == [1, 1, 0] and half.pass_rate == pytest.approx(2 / 3)
+
+
+def test_statuses(engine):
+    no_code = score1(engine, "")
+    assert no_code.status is ProgramStatus.NO_CODE and no_code.test_status == [TestStatus.NOT_RUN] * 3
+    syntax = score1(engine, "def add(a, b)\n    return a + b")
+    assert syntax.status is ProgramStatus.SYNTAX_ERROR and syntax.test_results == [0, 0, 0]
+    runtime = score1(engine, "raise ValueError('boom')\ndef add(a, b): return a + b")
+    assert runtime.status is ProgramStatus.RUNTIME_ERROR and "boom" in runtime.error
+    timeout = score1(engine, "def add(a, b):\n    while a == 1: pass\n    return a + b")
+    assert timeout.status is ProgramStatus.TIMEOUT
+    assert timeout.test_status == [TestStatus.TIMEOUT, TestStatus.PASS, TestStatus.PASS]  # the rest still ran
+    crashed = score1(engine, "import os\ndef add(a, b):\n    if a == 2: os._exit(3)\n    return a + b")
+    assert crashed.status is ProgramStatus.CRASHED and crashed.test_results == [1, 0, 1]
+    memory = score1(engine, "x = bytearray(10 ** 10)\ndef add(a, b): return a + b")
+    assert memory.status is ProgramStatus.MEMORY and memory.test_results == [0, 0, 0]
+    error = score1(engine, "def add(a, b):\n    return [][a]")
+    assert error.test_status == [TestStatus.ERROR] * 3 and "IndexError" in error.test_errors[0]
+
+
+def test_program_state_carries_over_between_tests(engine):
+    counter = "calls = []\ndef add(a, b):\n    calls.append(1)\n    return len(calls)"
+    assert score1(engine, counter, ["assert add(0, 0) == 1", "assert add(0, 0) == 2"]).test_results == [1, 1]
+
+
+def test_main_block_does_not_run(engine):
+    code = GOOD + "if __name__ == '__main__':\n    raise SystemExit(1)\n"
+    assert score1(engine, code).test_results == [1, 1, 1]
+
+
+def test_stdout_noise_threads_and_stdlib_are_fine(engine):
+    code = ("import threading, collections, itertools\nprint('noise' * 1000)\n"
+            "def add(a, b):\n    out = []\n    t = threading.Thread(target=lambda: out.append(a + b))\n"
+            "    t.start(); t.join()\n    return out[0]\n")
+    assert score1(engine, code).test_results == [1, 1, 1]
+
+
+def test_pytest_is_importable_for_programs(engine):
+    assert score1(engine, "import pytest\n" + GOOD).test_results == [1, 1, 1]
+
+
+def test_custom_objects_follow_python_semantics_safely(engine):
+    tests = ["assert Point(1, 2) == Point(1, 2)", "assert Point(1, 2).x == 1", "assert make() is not None",
+             "assert str(Point(3, 4)) == 'P(3, 4)'", "assert list(gen(3)) == [0, 1, 2]"]
+    code = ("from dataclasses import dataclass\n@dataclass\nclass Point:\n    x: int\n    y: int\n"
+            "    def __str__(self): return f'P({self.x}, {self.y})'\n"
+            "def make(): return object()\ndef gen(n):\n    yield from range(n)\n")
+    result = score1(engine, code, tests)
+    assert result.test_results == [1, 1, 1, 1, 1]
+    assert result.fallback_tests == 1  # dataclass == dataclass is compared inside the child, and counted
+
+
+def test_binary_mode_bonus_and_format_penalty():
+    cfg = RewardConfig(workers=1, mode="binary", all_pass_bonus=0.5, format_penalty=0.1, stop_on_first_failure=True)
+    with RewardEngine(cfg) as e:
+        good, half, none = e.score([GOOD, "def add(a, b):\n    return 0 if a == 1 else a + b", "no code here"],
+                                   [ADD_TESTS] * 3)
+    assert (good.score, good.reward) == (1.0, 1.5)
+    assert (half.score, half.reward) == (0.0, 0.0)
+    assert half.test_status == [TestStatus.FAIL, TestStatus.NOT_RUN, TestStatus.NOT_RUN]
+    # bare prose is taken as code (AceCode completions are bare code), so it is a syntax error, not no_code
+    assert none.status is ProgramStatus.SYNTAX_ERROR
+
+
+def test_format_penalty_for_no_code():
+    with RewardEngine(RewardConfig(workers=1, format_penalty=0.2)) as e:
+        [r] = e.score(["<think>I will write it later"], [ADD_TESTS])
+    assert r.status is ProgramStatus.NO_CODE and r.reward == -0.2 and r.score == 0.0
+
+
+def test_identical_programs_are_scored_once(engine):
+    unique = "def add(a, b):\n    return a + b  # cache-test\n"
+    before = engine.stats["executed"]
+    results = engine.score([unique] * 5, [ADD_TESTS] * 5)
+    assert all(r.test_results == [1, 1, 1] for r in results)
+    assert engine.stats["executed"] - before == 1
+    [again] = engine.score([unique], [ADD_TESTS])
+    assert again.cached and engine.stats["executed"] - before == 1
+
+
+def test_async_variant(engine):
+    results = asyncio.run(engine.ascore([GOOD, HALF], [ADD_TESTS, ADD_TESTS]))
+    assert [r.test_results for r in results] == [[1, 1, 1], [1, 1, 0]]
+
+
+@pytest.mark.parametrize("completions,tests,message", [
+    (["x"], [], "1 completions but 0"),
+    ([3], [ADD_TESTS], "completions[0] must be a str"),
+    (["x"], ["assert f()"], "test_cases[0] must be a list of str"),
+    (["x"], [[]], "test_cases[0] is empty"),
+])
+def test_bad_input_is_a_clear_error(engine, completions, tests, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        engine.score(completions, tests)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="mode"):
+        RewardConfig(mode="fuzzy")
+    with pytest.raises(ValueError, match="unknown reward config key"):
+        RewardConfig.from_dict({"mode": "binary", "timeout": 3})
+    with pytest.raises(ValueError, match="stop_on_first_failure"):
+        RewardConfig(stop_on_first_failure=True)
+
+
+def _uid_of(pid):
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def test_start_is_fast_and_close_leaves_nothing():
+    engine = RewardEngine(RewardConfig(workers=2))
+    assert engine.start_seconds < 5  # the benchmark reports the real figure; this only catches a hang
+    staging = engine._spec.cleanup_dirs[0]  # this engine's copy of the sandbox scripts
+    uids = {w.uid for w in engine._workers}
+    sandboxes = {str(w.proc.pid) for w in engine._workers}  # bwrap (or the zygote itself)
+    assert all(os.path.exists(f"/proc/{p}") for p in sandboxes)
+    assert engine.score([GOOD], [ADD_TESTS])[0].test_results == [1, 1, 1]
+    engine.close()
+    deadline = time.time() + 5
+    while time.time() < deadline and (any(os.path.exists(f"/proc/{p}") for p in sandboxes) or
+                                      any(_uid_of(p) in uids for p in filter(str.isdigit, os.listdir("/proc")))):
+        time.sleep(0.05)
+    assert [p for p in sandboxes if os.path.exists(f"/proc/{p}")] == []
+    assert [p for p in filter(str.isdigit, os.listdir("/proc")) if _uid_of(p) in uids] == []
+    assert not os.path.exists(staging)
+    with pytest.raises(RuntimeError, match="closed"):
+        engine.score([GOOD], [ADD_TESTS])
