@@ -30,6 +30,7 @@ setup(
         "torch>=2.4",
         TRANSFORMERS,
         DATASETS,
+        "numpy>=1.24",
         "pyarrow>=14",
         "pydantic>=2.6",
         "pyyaml>=6",

@@ -63,8 +63,7 @@ class HardSubsetReport:
 def row_pass_rates(
     dataset: Dataset, models: Sequence[str], batch_size: int = 10_000
 ) -> tuple[list[np.ndarray], dict[str, int]]:
-    """Per row, the pass rates of inferences by ``models`` (in stored order), and the count of inferences per
-    model.
+    """Per row, the pass rates of the inferences by ``models``; and how many inferences each model has.
 
     Reads the ``inferences`` column through Arrow, so completions (most of the bytes) are never turned into
     Python strings. Expects the canonical column type that :func:`~acecoder_rl.data.loading.validate_rows`
@@ -81,6 +80,9 @@ def row_pass_rates(
     for table in dataset.select_columns(["inferences"]).with_format("arrow").iter(batch_size=batch_size):
         column = table.column("inferences").combine_chunks()
         flat = pc.list_flatten(column)
+        if not pa.types.is_struct(flat.type):  # every list in the batch empty or null: typed list<null>
+            per_row.extend(np.empty(0) for _ in range(len(table)))
+            continue
         parents = pc.list_parent_indices(column).to_numpy(zero_copy_only=False)
         names = flat.field("model_name")
         mask = pc.fill_null(pc.is_in(names, value_set=wanted), False).to_numpy(zero_copy_only=False)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -126,17 +127,19 @@ class _RowChecker:
             return
         if not tests:
             self.add("test_cases", ErrorKind.EMPTY, "has no tests")
-        for i, test in enumerate(tests):
-            field = f"test_cases[{i}]"
-            if not self.expect(field, test, str):
-                continue
-            if not test.strip():
-                self.add(field, ErrorKind.EMPTY, "is a blank test")
-                continue
-            try:
-                ast.parse(test)
-            except (SyntaxError, ValueError) as exc:  # ValueError: source contains a NUL byte
-                self.add(field, ErrorKind.TEST_SYNTAX, f"does not parse as Python ({exc})")
+        with warnings.catch_warnings():  # e.g. "invalid escape sequence": valid code, not our concern here
+            warnings.simplefilter("ignore")
+            for i, test in enumerate(tests):
+                field = f"test_cases[{i}]"
+                if not self.expect(field, test, str):
+                    continue
+                if not test.strip():
+                    self.add(field, ErrorKind.EMPTY, "is a blank test")
+                    continue
+                try:
+                    ast.parse(test)
+                except (SyntaxError, ValueError, RecursionError) as exc:  # ValueError: a NUL byte
+                    self.add(field, ErrorKind.TEST_SYNTAX, f"does not parse as Python ({exc})")
 
     def check_messages(self, messages: object) -> None:
         if not self.expect("context_messages", messages, list):

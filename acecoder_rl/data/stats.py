@@ -43,6 +43,7 @@ class DatasetStats:
 
 def compute_stats(dataset: Dataset, batch_size: int = 10_000) -> DatasetStats:
     """Statistics of ``dataset``, which should hold validated rows (see :func:`validate_rows`)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     columns = [c for c in ("source", "test_cases", "inferences") if c in dataset.column_names]
@@ -54,9 +55,11 @@ def compute_stats(dataset: Dataset, batch_size: int = 10_000) -> DatasetStats:
         for item in pc.value_counts(table.column("source")).to_pylist():
             sources[item["values"]] = sources.get(item["values"], 0) + item["counts"]
         tests.append(pc.fill_null(pc.list_value_length(table.column("test_cases")), 0).to_numpy())
-        if "inferences" not in columns:
+        flat = (
+            pc.list_flatten(table.column("inferences").combine_chunks()) if "inferences" in columns else None
+        )
+        if flat is None or not pa.types.is_struct(flat.type):  # no column, or only empty lists (list<null>)
             continue
-        flat = pc.list_flatten(table.column("inferences").combine_chunks())
         names, rates = flat.field("model_name"), flat.field("pass_rate").to_numpy(zero_copy_only=False)
         inferences += len(rates)
         histograms["all"] += _histogram(rates)

@@ -26,6 +26,7 @@ Scored rows: 7 (r6 excluded). Sorted means: 0, 0.25, 0.375, 0.5, 0.5, 0.75, 1.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 
@@ -127,3 +128,15 @@ def test_sample_row_hard_subset():
     assert math.isclose(report.mean_threshold, mean)
     assert math.isclose(report.std_threshold, math.sqrt(sum((r - mean) ** 2 for r in rates) / 32))
     assert kept["id"] == ["oss_1"]
+
+
+def test_rows_without_any_inferences(tmp_path, make_row):
+    """A file whose rows all have ``inferences: []`` (typed list<null> by the json loader)."""
+    from acecoder_rl.data import compute_stats, load_acecode, validate_rows
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(make_row(f"r{i}", inferences=[])) + "\n" for i in range(2)))
+    ds, _ = validate_rows(load_acecode(str(path)))
+    assert compute_stats(ds).inferences == 0
+    with pytest.warns(UnmatchedModelWarning), pytest.raises(AcecoderError, match="no row has an inference"):
+        select_hard(ds)

@@ -131,6 +131,7 @@ def test_all_problems_of_a_row_are_collected(make_row):
         {"inferences": None},  # converted benchmark rows and user data may have no inferences
         {"inferences": []},
         {"test_cases": ["x = f(2); assert x == 4"]},  # parses: a test need not be a single assert
+        {"test_cases": [r"assert f('\d') == 1"]},  # an invalid escape only warns: still valid code
         {"inferences": [dict(INFERENCE, pass_rate=1)]},  # an integer rate from JSON is a rate
         {"context_messages": [{"role": "system", "content": ""}, {"role": "user", "content": "q"}]},
     ],
