@@ -11,5 +11,6 @@ isolated processes), ``scoring`` (verdicts to reward numbers), ``engine`` (the p
 from acecoder_rl.reward.config import RewardConfig
 from acecoder_rl.reward.engine import RewardEngine
 from acecoder_rl.reward.results import ProgramStatus, RewardResult, TestStatus
+from acecoder_rl.reward.scorer import RewardScorer
 
-__all__ = ["RewardConfig", "RewardEngine", "RewardResult", "ProgramStatus", "TestStatus"]
+__all__ = ["RewardConfig", "RewardEngine", "RewardResult", "RewardScorer", "ProgramStatus", "TestStatus"]

@@ -7,7 +7,7 @@ a whole, and ``SANDBOX_ERROR`` marks our own infrastructure failing, never the p
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 
 class TestStatus(str, enum.Enum):
@@ -86,3 +86,17 @@ class RewardResult:
         if not out["extra"]:
             del out["extra"]
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RewardResult":
+        """Inverse of :meth:`to_dict` (for results that crossed a process or network boundary).
+
+        Unknown keys are an error, so a client and a server of different versions fail loudly."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown RewardResult field(s): {', '.join(unknown)}")
+        values = dict(data)
+        values["status"] = ProgramStatus(values["status"])
+        values["test_status"] = [TestStatus(s) for s in values["test_status"]]
+        return cls(**values)
