@@ -11,8 +11,6 @@ import click
 
 from acecoder_rl.errors import AcecoderError
 
-CHUNK = 256  # programs per engine call: keeps memory flat and the progress bar moving
-
 
 @click.group()
 def reward() -> None:
@@ -93,14 +91,12 @@ def score_cmd(input_path: Path, output_path: Path, mode: str, workers: int | Non
         TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True,
     ) as progress:
         task = progress.add_task("score", total=len(items))
-        for start in range(0, len(items), CHUNK):
-            chunk = items[start : start + CHUNK]
-            results = engine.score([it["completion"] for it in chunk], [it["test_cases"] for it in chunk])
-            for item, result in zip(chunk, results):
-                out.write(json.dumps({**item, **result.to_dict()}, ensure_ascii=False) + "\n")
-                statuses[result.status.value] += 1
-                pass_rates.append(result.pass_rate)
-            progress.advance(task, len(chunk))
+        results = engine.imap((it["completion"], it["test_cases"]) for it in items)
+        for item, result in zip(items, results):
+            out.write(json.dumps({**item, **result.to_dict()}, ensure_ascii=False) + "\n")
+            statuses[result.status.value] += 1
+            pass_rates.append(result.pass_rate)
+            progress.advance(task)
         start_s, cache_hits, fallbacks = engine.start_seconds, engine.stats["cache_hits"], engine.stats["fallback_tests"]
     elapsed = time.monotonic() - started
     click.echo(f"scored {len(items)} programs in {elapsed:.2f} s ({len(items) / elapsed:.1f} programs/s, "

@@ -58,6 +58,9 @@ class TestPlan:
     probes: tuple[Probe, ...] = ()
     modules: tuple[str, ...] = ()  # TEST_MODULES names the parent must supply
     error: str | None = None
+    setup: str | None = None  # leading import statements (``import math; assert ...``), run in the child first
+    imported: frozenset[str] = frozenset()  # names those imports bind
+    eager: bool = False  # the single probe is always evaluated, and first: its value may be fetched in advance
 
 
 @functools.lru_cache(maxsize=65536)
@@ -97,7 +100,10 @@ class _Splitter(ast.NodeTransformer):
         return super().visit(node)
 
     def _probe(self, node: ast.expr) -> ast.expr:
-        used = sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & self.local_names)
+        # Names bound by the test *around* the probe (an enclosing comprehension's variable) travel with it;
+        # names a comprehension *inside* the probe binds are the child's own business.
+        outer = self.local_names - _bound_locally(node)
+        used = sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & outer)
         self.probes.append(Probe(ast.unparse(node), tuple(used)))
         call = ast.Call(
             func=ast.Name("__probe__", ast.Load()),
@@ -133,23 +139,56 @@ def _bound_locally(tree: ast.AST) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=65536)
 def compile_test(source: str, shadowed: frozenset[str] = frozenset()) -> TestPlan:
-    """Plan for one test. ``shadowed``: builtin/module names the program redefines (they become program
-    names, as in plain Python where the program's definition wins)."""
+    """Plan for one test. ``shadowed``: builtin names the program redefines.
+
+    A redefined builtin is the program's only in a test that calls nothing else of the program: there it is
+    the function under test (MBPP's ``def sum(a, b)`` tested by ``assert sum(10, 15) == 6``). In a test that
+    also calls the program (``abs(f(x) - y) < tol``) the builtin wraps the program's answer or computes the
+    expected value, so the parent keeps the real one: otherwise ``def abs(x): return 0`` would pass."""
     try:
         tree = ast.parse(source, mode="exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return TestPlan(source, "invalid", error=f"test does not parse: {type(exc).__name__}: {exc}"[:300])
-    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
+    *imports, last = tree.body
+    if not isinstance(last, ast.Assert) or not all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in imports):
         return TestPlan(source, "statement")
-    expr = tree.body[0].test  # the message is only evaluated on failure and cannot change the verdict
+    # Imports carry no expected value: they run in the child (binding names in the program's namespace, as
+    # plain Python would) and the assert is split as usual.
+    imported = frozenset((a.asname or a.name).split(".")[0] for s in imports for a in s.names)
+    setup = "\n".join(ast.unparse(s) for s in imports) or None
+    expr = last.test  # the message is only evaluated on failure and cannot change the verdict
     local = _bound_locally(expr)
     loaded = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
-    program = frozenset(
-        n for n in loaded - local
-        if n in shadowed or (n not in PARENT_BUILTINS and n not in TEST_MODULES)
-    )
+    program = frozenset(n for n in loaded - local if n not in PARENT_BUILTINS and n not in TEST_MODULES)
+    if not program:
+        program = frozenset((loaded - local) & shadowed)
     splitter = _Splitter(program, local)
     rewritten = splitter.visit(expr)
     code = compile(ast.fix_missing_locations(ast.Expression(body=rewritten)), "<test>", "eval")
     modules = tuple(sorted((loaded - local - program) & TEST_MODULES))
-    return TestPlan(source, "assert", code=code, probes=tuple(splitter.probes), modules=modules)
+    return TestPlan(source, "assert", code=code, probes=tuple(splitter.probes), modules=modules, setup=setup,
+                    imported=imported, eager=setup is None and _probe_runs_first(rewritten, splitter.probes))
+
+
+_SHORT_CIRCUIT = (ast.BoolOp, ast.IfExp, ast.Lambda, ast.NamedExpr, ast.ListComp, ast.SetComp, ast.DictComp,
+                  ast.GeneratorExp)
+_CANNOT_RAISE = (ast.Constant, ast.Name, ast.Load, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.expr_context)
+
+
+def _probe_runs_first(expr: ast.expr, probes: list[Probe]) -> bool:
+    """True when evaluating the test always calls its one probe before anything that could raise.
+
+    Then the child may evaluate a whole run of such probes in one go (one round trip instead of one per
+    test) and the program sees exactly the calls, in exactly the order, plain Python would make."""
+    if len(probes) != 1 or probes[0].local_names:
+        return False
+    calls = [n for n in ast.walk(expr) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+             and n.func.id == "__probe__"]
+    start = (calls[0].lineno, calls[0].col_offset)
+    for node in ast.walk(expr):
+        if isinstance(node, _SHORT_CIRCUIT) or (isinstance(node, ast.Compare) and len(node.ops) > 1):
+            return False
+        end = (getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None))
+        if end[0] is not None and end <= start and not isinstance(node, _CANNOT_RAISE):
+            return False  # evaluated before the probe and might raise, so the probe might never run
+    return True

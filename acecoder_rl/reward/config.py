@@ -46,7 +46,7 @@ class RewardConfig:
     """``bwrap``: require bubblewrap namespaces; ``process``: rlimits + seccomp only; ``auto``: bwrap when it
     works here, else ``process`` with a warning naming what is missing."""
     seccomp: bool = True
-    cache_size: int = 65536
+    cache_size: int = 16384
     """Verdicts remembered across calls for identical (code, tests) pairs; 0 disables the cache."""
     error_chars: int = 200
     """Cap on each error text."""

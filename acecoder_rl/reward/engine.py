@@ -7,6 +7,7 @@ it every process a program started.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import hashlib
 import json
@@ -16,7 +17,7 @@ import threading
 import time
 import warnings
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.reward.asserts import entry_names
@@ -57,43 +58,56 @@ class RewardEngine:
         self._inflight: dict[str, concurrent.futures.Future] = {}
         self.stats: Counter[str] = Counter()
         self._closed = False
-        with concurrent.futures.ThreadPoolExecutor(len(self._workers)) as pool:
-            errors = [f.exception() for f in [pool.submit(w.start) for w in self._workers]]
-        failures = [e for e in errors if e is not None]
+        # Each worker's zygote is started (and restarted) by the thread that serves it for the engine's
+        # whole life: bubblewrap's --die-with-parent follows the thread that started it, not the process.
+        started_events = [concurrent.futures.Future() for _ in self._workers]
+        self._threads = [threading.Thread(target=self._serve, args=(w, ev), name=f"reward-worker-{w.slot}",
+                                          daemon=True) for w, ev in zip(self._workers, started_events)]
+        for t in self._threads:
+            t.start()
+        failures = [e for e in (ev.exception() for ev in started_events) if e is not None]
         if failures:
-            self._stop_workers()
+            self.close()
             raise AcecoderError(f"reward sandbox failed to start: {failures[0]}")
         self.features = dict(self._workers[0].features, isolation=self._spec.mode)
         if cfg.seccomp and not self.features.get("seccomp"):
             warnings.warn("acecoder-rl reward sandbox is degraded: no seccomp filter ("
                           f"{self.features.get('seccomp_error', 'unavailable')}); install libseccomp and pyseccomp",
                           RuntimeWarning, stacklevel=2)
-        self._threads = [threading.Thread(target=self._serve, args=(w,), name=f"reward-worker-{w.slot}", daemon=True)
-                         for w in self._workers]
-        for t in self._threads:
-            t.start()
         self.start_seconds = time.monotonic() - started
 
     # ------------------------------------------------------------------------------------------- public
     def score(self, completions: Sequence[str], test_cases: Sequence[Sequence[str]]) -> list[RewardResult]:
         """Score each completion against its tests; results come back in input order."""
-        pending = self._submit(completions, test_cases)
-        outcomes = [(p.result(), True) if isinstance(p, _Cached) else
-                    (p.result(), False) if isinstance(p, concurrent.futures.Future) else (p, False)
-                    for p in pending]
-        return [shape(o, self.config, cached=c) for o, c in outcomes]
+        return [self._shape(p) for p in self._submit(completions, test_cases)]
+
+    def imap(self, pairs: Iterable[tuple[str, Sequence[str]]], window: int = 2048) -> Iterator[RewardResult]:
+        """Score a stream of (completion, tests) pairs, yielding results in input order.
+
+        At most ``window`` programs are queued at a time, so memory stays flat on arbitrarily long inputs
+        while every worker stays busy (no barrier between chunks)."""
+        pending: collections.deque = collections.deque()
+        for completion, tests in pairs:
+            pending.append(self._submit([completion], [tests])[0])
+            if len(pending) >= window:
+                yield self._shape(pending.popleft())
+        while pending:
+            yield self._shape(pending.popleft())
+
+    def _shape(self, pending: object) -> RewardResult:
+        if isinstance(pending, _Cached):
+            return shape(pending.result(), self.config, cached=True)
+        if isinstance(pending, concurrent.futures.Future):
+            return shape(pending.result(), self.config)
+        return shape(pending, self.config)
 
     async def ascore(self, completions: Sequence[str], test_cases: Sequence[Sequence[str]]) -> list[RewardResult]:
         """Async ``score`` for servers: the event loop is never blocked while programs run."""
-        pending = self._submit(completions, test_cases)
         results = []
-        for p in pending:
-            if isinstance(p, _Cached):
-                results.append(shape(p.result(), self.config, cached=True))
-            elif isinstance(p, concurrent.futures.Future):
-                results.append(shape(await asyncio.wrap_future(p), self.config))
-            else:
-                results.append(shape(p, self.config))
+        for p in self._submit(completions, test_cases):
+            if isinstance(p, concurrent.futures.Future):
+                await asyncio.wrap_future(p)
+            results.append(self._shape(p))
         return results
 
     def close(self) -> None:
@@ -164,7 +178,13 @@ class RewardEngine:
         self._queue.put((key, code, tests, future))
         return future
 
-    def _serve(self, worker: SandboxWorker) -> None:
+    def _serve(self, worker: SandboxWorker, started: concurrent.futures.Future) -> None:
+        try:
+            worker.start()
+        except Exception as exc:  # reported by the constructor
+            started.set_exception(exc)
+            return
+        started.set_result(None)
         while True:
             job = self._queue.get()
             if job is None:

@@ -20,6 +20,11 @@ from acecoder_rl.reward.verdict import ChildDied, ProbeTimeout, TestEvaluator
 _CHECKER_NAMES = PARENT_BUILTINS | TEST_MODULES
 
 
+def _is_opaque(reply: object) -> bool:
+    value = reply.get("v") if isinstance(reply, dict) else None
+    return isinstance(value, list) and bool(value) and value[0] == "o"
+
+
 def _describe_end(end: dict) -> tuple[ProgramStatus, str]:
     sig = end.get("signal")
     if sig is not None:
@@ -29,8 +34,8 @@ def _describe_end(end: dict) -> tuple[ProgramStatus, str]:
             name = f"signal {sig}"
         if sig == signal.SIGXCPU:
             return ProgramStatus.TIMEOUT, "killed: CPU time limit"
-        if sig == signal.SIGKILL:
-            return ProgramStatus.MEMORY, "killed by SIGKILL (out of memory?)"
+        if sig == signal.SIGKILL:  # not by us (we only kill after the fact): itself, or the OOM killer
+            return ProgramStatus.CRASHED, "process killed by SIGKILL"
         return ProgramStatus.CRASHED, f"process died: {name}"
     code = end.get("exit")
     return ProgramStatus.CRASHED, f"process exited with code {code}" if code is not None else "process died"
@@ -55,6 +60,7 @@ class ProgramRun:
         self.memory = False
         self.bound: frozenset[str] = frozenset()
         self.died_during: int | None = None  # test index the child died in (-1: while loading)
+        self.malformed = False
 
     def _note(self, status: ProgramStatus, error: str | None) -> None:
         """Record the first notable event for the program as a whole."""
@@ -69,12 +75,15 @@ class ProgramRun:
         while i < len(self.tests) and time.monotonic() < cap:
             child = self.worker.spawn()
             self.died_during = None
+            self.malformed = False
             try:
                 i = self._run_in(child, i, cap)
             finally:
                 end = self.worker.finish(child)
             if self.died_during is not None:
                 status, error = _describe_end(end)
+                if self.malformed:  # we killed it after it wrote garbage: its exit status says nothing
+                    status, error = ProgramStatus.CRASHED, "the program's process sent a malformed answer"
                 if self.died_during < 0:  # while loading: nothing can run
                     self._not_run_from(0, error)
                 else:
@@ -103,8 +112,9 @@ class ProgramRun:
             self._not_run_from(0, error)
             self._note(ProgramStatus.TIMEOUT, error)
             return False
-        except (protocol.ChannelClosed, protocol.ProtocolError):
+        except (protocol.ChannelClosed, protocol.ProtocolError) as exc:
             self.died_during = -1
+            self.malformed |= isinstance(exc, protocol.ProtocolError)
             return False
         if not isinstance(reply, dict) or reply.get("ok") is not True:
             kind = reply.get("kind") if isinstance(reply, dict) else None
@@ -127,6 +137,8 @@ class ProgramRun:
         deadline = [0.0]
         evaluator = TestEvaluator(lambda message: self._ask(child, message, deadline[0]), self.cfg.error_chars)
         shadowed = self.bound & PARENT_BUILTINS
+        plans = [compile_test(t, frozenset(shadowed & test_names(t))) for t in self.tests]
+        queued: list[int] = []  # tests whose probe answers are on their way (one batch request)
         i = start
         while i < len(self.tests):
             now = time.monotonic()
@@ -134,15 +146,23 @@ class ProgramRun:
                 return len(self.tests)
             deadline[0] = min(now + self.cfg.timeout_per_test, cap)
             evaluator.fallback = False
-            plan = compile_test(self.tests[i], frozenset(shadowed & test_names(self.tests[i])))
             try:
-                status, error = evaluator.run(plan, self.bound)
+                if not queued:
+                    queued = self._request_batch(child, plans, i)
+                prefetched = None
+                if queued:
+                    queued.pop(0)
+                    prefetched = self._ask(child, None, deadline[0])
+                    if _is_opaque(prefetched):
+                        queued = []  # the child stopped the batch here (see child.Harness.batch)
+                status, error = evaluator.run(plans[i], self.bound, prefetched)
             except ProbeTimeout:
                 self.status[i], self.errors[i] = TestStatus.TIMEOUT, f"timed out after {self.cfg.timeout_per_test:g} s"
                 self._note(ProgramStatus.TIMEOUT, f"test {i} timed out")
                 return i + 1
-            except ChildDied:
+            except ChildDied as exc:
                 self.died_during = i
+                self.malformed |= exc.malformed
                 return i + 1
             self.status[i], self.errors[i] = status, error
             self.fallbacks += evaluator.fallback
@@ -153,11 +173,27 @@ class ProgramRun:
                 return len(self.tests)
         return i
 
-    @staticmethod
-    def _ask(child: ChildHandle, message: dict, deadline: float) -> object:
+    def _request_batch(self, child: ChildHandle, plans: list, i: int) -> list[int]:
+        """Ask for the probes of the run of eager tests starting at ``i`` in one request (if 2 or more)."""
+        j = i
+        while j < len(plans) and plans[j].eager and not (self.cfg.stop_on_first_failure and j > i):
+            j += 1
+        if j - i < 2:
+            return []
         try:
-            return child.request(message, deadline)
+            protocol.send(child.sock, {"op": "batch", "probes": [plans[k].probes[0].source for k in range(i, j)]})
+        except OSError:
+            raise ChildDied() from None
+        return list(range(i, j))
+
+    @staticmethod
+    def _ask(child: ChildHandle, message: dict | None, deadline: float) -> object:
+        """One answer from the child (sending ``message`` first unless it is None: a batched answer)."""
+        try:
+            return child.request(message, deadline) if message is not None else protocol.recv(child.sock, deadline)
         except protocol.ChannelTimeout:
             raise ProbeTimeout() from None
-        except (protocol.ChannelClosed, protocol.ProtocolError):
+        except protocol.ChannelClosed:
             raise ChildDied() from None
+        except protocol.ProtocolError:
+            raise ChildDied(malformed=True) from None

@@ -37,7 +37,11 @@ class ProbeTimeout(SandboxInterrupt):
 
 
 class ChildDied(SandboxInterrupt):
-    pass
+    """The child's socket closed (it died) or carried garbage (``malformed``): either way it is finished."""
+
+    def __init__(self, malformed: bool = False) -> None:
+        super().__init__("malformed answer" if malformed else "process died")
+        self.malformed = malformed
 
 
 class ChildFailure(Exception):
@@ -194,7 +198,9 @@ class TestEvaluator:
     def _send(self, message: dict) -> object:
         message["fresh"] = self._fresh
         self._fresh = False
-        reply = self._request(message)
+        return self._answer(self._request(message))
+
+    def _answer(self, reply: object) -> object:
         if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
             raise ChildFailure("protocol", "malformed answer from the sandbox")
         if not reply["ok"]:
@@ -234,8 +240,9 @@ class TestEvaluator:
         return self._send(message)
 
     # -- one test
-    def run(self, plan: TestPlan, bound: frozenset[str]) -> tuple[TestStatus, str | None]:
-        self._fresh = True
+    def run(self, plan: TestPlan, bound: frozenset[str], prefetched: object = None) -> tuple[TestStatus, str | None]:
+        """Verdict of one test. ``prefetched``: the child's answer for the plan's (eager) probe, already read."""
+        self._fresh = prefetched is None
         if plan.kind == "invalid":
             return TestStatus.ERROR, plan.error
         try:
@@ -243,8 +250,14 @@ class TestEvaluator:
                 self.fallback = True
                 self._send({"op": "exec", "src": plan.source})
                 return TestStatus.PASS, None
-            namespace: dict = {"__builtins__": _PARENT_BUILTINS, "__binop__": guarded_binop,
-                               "__probe__": lambda k, **local: self.probe(plan.probes[k].source, local)}
+            if plan.setup:
+                self._send({"op": "exec", "src": plan.setup})
+                bound = bound | plan.imported
+            if prefetched is not None:
+                probe = lambda k, **local: self._answer(prefetched)  # noqa: E731 - eager plans have one probe
+            else:
+                probe = lambda k, **local: self.probe(plan.probes[k].source, local)  # noqa: E731
+            namespace: dict = {"__builtins__": _PARENT_BUILTINS, "__binop__": guarded_binop, "__probe__": probe}
             for module in plan.modules:
                 if module in bound:  # otherwise the name stays undefined, as in plain Python
                     namespace[module] = importlib.import_module(module)

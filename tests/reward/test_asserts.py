@@ -48,3 +48,10 @@ def test_size_amplifying_operators_are_guarded(source):
 
 def test_entry_names_skip_builtins_and_modules():
     assert entry_names(["assert math.isclose(area(1), 3.14)", "assert len(area(2)) == 1"]) == ["area"]
+
+
+def test_leading_imports_run_first_and_the_assert_is_still_split():
+    plan = compile_test("import math; assert math.isclose(area(1), 3.14159, rel_tol=1e-3)")
+    assert plan.kind == "assert" and plan.setup == "import math" and plan.imported == {"math"}
+    assert [p.source for p in plan.probes] == ["area(1)"]
+    assert compile_test("x = 1; assert f(x) == 2").kind == "statement"

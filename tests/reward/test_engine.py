@@ -159,3 +159,29 @@ def test_start_is_fast_and_close_leaves_nothing():
     assert not os.path.exists(staging)
     with pytest.raises(RuntimeError, match="closed"):
         engine.score([GOOD], [ADD_TESTS])
+
+
+def test_test_side_imports(engine):
+    code = "def area(r):\n    return 3.14159 * r * r\n"
+    tests = ["import math; assert math.isclose(area(1), 3.14159)", "from math import pi; assert abs(area(1) - pi) < 1e-3"]
+    assert score1(engine, code, tests).test_results == [1, 1]
+
+
+def test_batched_probes_keep_call_order_opaque_stops_and_timeouts(engine):
+    """Runs of one-probe tests are fetched in one request; the program must see exactly the calls of
+    sequential evaluation, an object answer must be handled before the next test runs, and a hang inside
+    a batch costs only its own test."""
+    code = ("log = []\nclass Box:\n    def __init__(self, v): self.v = v\n"
+            "def step(x):\n    log.append(x)\n    if x == 3: return Box(len(log))\n"
+            "    if x == 5:\n        while True: pass\n    return len(log)\n")
+    tests = ["assert step(1) == 1", "assert step(2) == 2", "assert step(3).v == 3", "assert step(4) == 4",
+             "assert step(5) == 5", "assert step(6) == 1"]  # after the timeout a fresh process starts over
+    result = score1(engine, code, tests)
+    assert result.test_results == [1, 1, 1, 1, 0, 1]
+    assert result.test_status[4] is TestStatus.TIMEOUT
+
+
+def test_imap_streams_in_input_order(engine):
+    codes = [f"def add(a, b):\n    return a + b + {k % 2}\n" for k in range(9)]
+    results = list(engine.imap(((c, ADD_TESTS) for c in codes), window=2))
+    assert [r.test_results for r in results] == [[1, 1, 1] if k % 2 == 0 else [0, 0, 0] for k in range(9)]

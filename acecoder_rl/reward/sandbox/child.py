@@ -12,6 +12,7 @@ Requests (parent -> child), one JSON frame each:
   {"op": "load", "code": str, "salvage": bool, "names": [str]}
   {"op": "probe", "src": str, "locals": {name: ref}, "fresh": bool}
                                evaluate an expression in the program's namespace; "fresh" starts a new test
+  {"op": "batch", "probes": [str]}  the probes of consecutive one-probe tests, answered one frame each
   {"op": "exec", "src": str, "fresh": bool}        run a whole test statement (logged fallback)
   {"op": "apply", "kind": ..., "target": ref, "args": [ref], "name": str}
                                an operation on an object only the child holds (see ``Harness.apply``)
@@ -44,7 +45,9 @@ def _describe(exc: BaseException, cap: int) -> str:
 
 
 def _error_reply(exc: BaseException, cap: int) -> dict:
-    kind = "memory" if isinstance(exc, MemoryError) else "recursion" if isinstance(exc, RecursionError) else "exception"
+    # type(), not isinstance(): an exception can claim any __class__
+    kind = ("memory" if issubclass(type(exc), MemoryError) else
+            "recursion" if issubclass(type(exc), RecursionError) else "exception")
     return {"ok": False, "kind": kind, "error": _describe(exc, cap)}
 
 
@@ -80,6 +83,10 @@ class Harness:
                 request = protocol.recv(self.sock)
             except Exception:
                 return
+            if request.get("op") == "batch":
+                if not self.batch(request["probes"]):
+                    return
+                continue
             try:
                 reply = self.handle(request)
             except BaseException as exc:  # SystemExit, KeyboardInterrupt, hostile exceptions...
@@ -88,6 +95,23 @@ class Harness:
                 protocol.send(self.sock, reply)
             except BaseException:
                 return
+
+    def batch(self, probes: list) -> bool:
+        """Evaluate the probes of consecutive tests, one answer frame each, as the parent would ask them one
+        by one. Stops after an opaque answer: the parent then needs this test's object before the next
+        test may run. Returns False when the parent has gone."""
+        for source in probes:
+            try:
+                reply = self.handle({"op": "probe", "src": source, "fresh": True})
+            except BaseException as exc:
+                reply = _error_reply(exc, self.cap)
+            try:
+                protocol.send(self.sock, reply)
+            except BaseException:
+                return False
+            if reply.get("ok") and reply["v"][0] == "o":
+                break
+        return True
 
     def handle(self, request: dict) -> dict:
         op = request["op"]

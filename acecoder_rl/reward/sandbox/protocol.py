@@ -13,7 +13,10 @@ import struct
 import time
 
 _HEADER = struct.Struct(">I")
-MAX_FRAME = 32 * 1024 * 1024
+MAX_FRAME = 24 * 1024 * 1024
+# json.loads of a frame full of tiny containers costs ~80 bytes of parent memory per byte of input; honest
+# answers hold at most values.MAX_NODES containers, so anything with far more is refused before parsing.
+MAX_CONTAINERS = 500_000
 
 
 class ChannelClosed(Exception):
@@ -29,7 +32,7 @@ class ProtocolError(Exception):
 
 
 def send(sock: socket.socket, message: object) -> None:
-    data = json.dumps(message, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
     if len(data) > MAX_FRAME:
         raise ProtocolError(f"frame of {len(data)} bytes exceeds {MAX_FRAME}")
     sock.sendall(_HEADER.pack(len(data)) + data)
@@ -42,6 +45,8 @@ def recv(sock: socket.socket, deadline: float | None = None) -> object:
     if size > MAX_FRAME:
         raise ProtocolError(f"frame of {size} bytes exceeds {MAX_FRAME}")
     body = _recv_exact(sock, size, deadline)
+    if body.count(b"[") + body.count(b"{") > MAX_CONTAINERS:
+        raise ProtocolError(f"frame with more than {MAX_CONTAINERS} containers")
     try:
         return json.loads(body.decode("utf-8", "surrogatepass"))
     except (ValueError, RecursionError) as exc:

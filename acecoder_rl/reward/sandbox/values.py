@@ -20,7 +20,7 @@ import builtins
 
 # Caps keep a hostile or accidental giant value from exhausting the parent.
 MAX_NODES = 200_000
-MAX_TEXT = 8 * 1024 * 1024
+MAX_TEXT = 4 * 1024 * 1024  # characters: with UTF-8 (<= 4 bytes each) an answer fits protocol.MAX_FRAME
 MAX_DEPTH = 200
 
 _BUILTIN_TYPES = {

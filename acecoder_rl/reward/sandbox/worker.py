@@ -12,6 +12,8 @@ from acecoder_rl.reward.sandbox import protocol
 from acecoder_rl.reward.sandbox.isolation import LaunchSpec, program_uid
 
 START_TIMEOUT_S = 60.0
+# Nothing of the engine's environment (tokens, paths, cluster addresses) reaches programs.
+SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 CONTROL_TIMEOUT_S = 30.0
 
 
@@ -57,17 +59,17 @@ class SandboxWorker:
         self.ctrl: socket.socket | None = None
         self.features: dict = {}
         self.restarts = 0
+        self._ready: ChildHandle | None = None  # handed over with the previous finish, not yet used
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cfg = dict(self.limits, uid=self.uid, scratch_root=self.spec.scratch_root,
-                   pid_namespace=self.spec.mode == "bwrap")
+        cfg = dict(self.limits, uid=self.uid, scratch_root=self.spec.scratch_root)
         try:
             self.proc = subprocess.Popen(
                 self.spec.command(theirs.fileno(), cfg), pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                start_new_session=True,
+                start_new_session=True, env=SANDBOX_ENV,
             )
         finally:
             theirs.close()
@@ -101,6 +103,9 @@ class SandboxWorker:
 
     def stop(self) -> None:
         """Stop the zygote; with it go its sandbox and (PDEATHSIG, namespaces) every process it started."""
+        if self._ready is not None:
+            self._ready.close()
+            self._ready = None
         if self.ctrl is not None:
             try:
                 self.ctrl.close()
@@ -122,6 +127,9 @@ class SandboxWorker:
     def spawn(self) -> ChildHandle:
         if self.ctrl is None:
             raise WorkerFailure("worker is not running")
+        if self._ready is not None:
+            child, self._ready = self._ready, None
+            return child
         try:
             protocol.send(self.ctrl, {"op": "spawn"})
             data, fds = self._recv_with_fd()
@@ -156,8 +164,12 @@ class SandboxWorker:
         if self.ctrl is None:
             raise WorkerFailure("worker is not running")
         try:
-            protocol.send(self.ctrl, {"op": "finish", "pid": child.pid})
+            # The zygote forks the next program's child in the same round trip.
+            protocol.send(self.ctrl, {"op": "finish", "pid": child.pid, "spawn": self._ready is None})
             reply = protocol.recv(self.ctrl, time.monotonic() + CONTROL_TIMEOUT_S)
+            if self._ready is None:
+                data, fds = self._recv_with_fd()
+                self._ready = ChildHandle(struct.unpack(">q", data)[0], socket.socket(fileno=fds[0]))
         except (OSError, protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
             raise WorkerFailure(f"finish failed: {exc}") from None
         return reply if isinstance(reply, dict) else {}
