@@ -42,7 +42,8 @@ setup(
     extras_require={
         "train": ["openrlhf==0.11.2", RAY, DEEPSPEED, TRL],
         "vllm": [VLLM],
-        "dev": ["pytest>=8", "pytest-timeout>=2.3"],
+        # ray: tests/reward/test_ray_pool.py (a real multi-node cluster simulated on one machine)
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", RAY],
     },
     entry_points={"console_scripts": ["acecoder-rl=acecoder_rl.cli.app:main"]},
     classifiers=["Programming Language :: Python :: 3", "Operating System :: POSIX :: Linux"],

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, fields
 from typing import Literal, get_args
 
@@ -50,8 +49,8 @@ class RewardConfig:
     """Verdicts remembered across calls for identical (code, tests) pairs; 0 disables the cache."""
     error_chars: int = 200
     """Cap on each error text."""
-    python: str = sys.executable
-    """Interpreter that runs the sandbox (must have the same stdlib the policy's code expects)."""
+    python: str | None = None
+    """Interpreter that runs the sandbox; None: the one running the engine (on every node of a cluster)."""
     preimport: tuple[str, ...] = ("pytest",)
     """Extra modules the sandbox imports once before forking (stdlib common modules always are)."""
 

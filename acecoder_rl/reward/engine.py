@@ -13,6 +13,7 @@ import hashlib
 import json
 import queue
 import shutil
+import sys
 import threading
 import time
 import warnings
@@ -25,6 +26,7 @@ from acecoder_rl.reward.config import RewardConfig
 from acecoder_rl.reward.extract import extract_code
 from acecoder_rl.reward.results import ProgramOutcome, ProgramStatus, RewardResult, TestStatus
 from acecoder_rl.reward.runner import ProgramRun
+from acecoder_rl.reward.scorer import validate_batch
 from acecoder_rl.reward.sandbox.isolation import prepare_launch
 from acecoder_rl.reward.sandbox.worker import SandboxWorker, WorkerFailure
 from acecoder_rl.reward.scoring import shape
@@ -45,7 +47,7 @@ class RewardEngine:
         self.config = config or RewardConfig()
         started = time.monotonic()
         cfg = self.config
-        self._spec = prepare_launch(cfg.python, cfg.isolation)
+        self._spec = prepare_launch(cfg.python or sys.executable, cfg.isolation)
         limits = {
             "memory_mb": cfg.memory_mb, "file_size_mb": cfg.file_size_mb, "max_open_files": cfg.max_open_files,
             "max_processes": cfg.max_processes, "error_cap": cfg.error_chars, "seccomp": cfg.seccomp,
@@ -141,17 +143,10 @@ class RewardEngine:
     def _submit(self, completions: Sequence[str], test_cases: Sequence[Sequence[str]]) -> list:
         if self._closed:
             raise RuntimeError("RewardEngine is closed")
-        if len(completions) != len(test_cases):
-            raise ValueError(f"got {len(completions)} completions but {len(test_cases)} test lists")
+        validate_batch(completions, test_cases)
         pending: list = []
-        for i, (completion, tests) in enumerate(zip(completions, test_cases)):
-            if not isinstance(completion, str):
-                raise ValueError(f"completions[{i}] must be a str, got {type(completion).__name__}")
-            if isinstance(tests, str) or not all(isinstance(t, str) for t in tests):
-                raise ValueError(f"test_cases[{i}] must be a list of str")
+        for completion, tests in zip(completions, test_cases):
             tests = list(tests)
-            if not tests:
-                raise ValueError(f"test_cases[{i}] is empty: a program needs at least one test to be scored")
             code = extract_code(completion, entry_names(tests))
             if not code.strip():
                 pending.append(ProgramOutcome(ProgramStatus.NO_CODE, [TestStatus.NOT_RUN] * len(tests),

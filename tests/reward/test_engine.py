@@ -3,6 +3,7 @@ import asyncio
 import os
 import re
 import time
+import warnings
 
 import pytest
 
@@ -13,10 +14,15 @@ GOOD = "def add(a, b):\n    return a + b\n"
 HALF = "def add(a, b):\n    return a + b if a > 0 else 99\n"
 
 
-@pytest.fixture(scope="module")
-def engine():
-    with RewardEngine(RewardConfig(workers=2, timeout_per_test=1.0, memory_mb=512)) as e:
-        yield e
+@pytest.fixture(scope="module", params=["bwrap", "process"])
+def engine(request):
+    """Every behaviour below holds with bubblewrap namespaces and in the degraded process isolation."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # process isolation warns that it is degraded
+        cfg = RewardConfig(workers=2, timeout_per_test=1.0, memory_mb=512, isolation=request.param)
+        with RewardEngine(cfg) as e:
+            assert e.features["isolation"] == request.param
+            yield e
 
 
 def score1(engine, completion, tests=ADD_TESTS):

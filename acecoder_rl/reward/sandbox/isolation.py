@@ -41,6 +41,7 @@ class LaunchSpec:
     script_dir: str  # where zygote.py is, as seen by the zygote
     scratch_root: str
     mode: str  # "bwrap" or "process"
+    log_dir: str  # zygotes' own error logs (outside anything a program can see)
     cleanup_dirs: list[str] = field(default_factory=list)
 
     def command(self, ctrl_fd: int, cfg: dict) -> list[str]:
@@ -102,6 +103,8 @@ def _bwrap_argv(python: str, scripts: str, root: bool) -> list[str]:
             argv += ["--ro-bind", top, top]
     for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/ssl/certs"):
         argv += ["--ro-bind-try", etc, etc]
+    # /tmp first: later mounts may land inside it (a virtualenv under /tmp must stay visible).
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(SCRATCH_TMPFS_BYTES), "--tmpfs", "/tmp"]
     roots = _python_roots(python)
     ancestors = sorted({str(a) for r in roots for a in Path(r).parents if str(a) != "/"})
     for ancestor in ancestors:  # e.g. /root is 0700 on the host: programs run under another uid
@@ -110,8 +113,7 @@ def _bwrap_argv(python: str, scripts: str, root: bool) -> list[str]:
         argv += ["--ro-bind", root_dir, root_dir]
     for hidden in _hidden_paths():
         argv += ["--tmpfs", hidden]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(SCRATCH_TMPFS_BYTES), "--tmpfs", "/tmp",
-             "--ro-bind", scripts, SANDBOX_MOUNT]
+    argv += ["--ro-bind", scripts, SANDBOX_MOUNT]
     if root:
         # The zygote keeps only what it needs to hand programs their own uid and clean up after them.
         for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"):
@@ -141,20 +143,22 @@ def prepare_launch(python: str, isolation: str) -> LaunchSpec:
     for name in SANDBOX_SCRIPTS:
         shutil.copy2(_HERE / name, scripts)
     os.chmod(scripts, 0o755)
+    logs = tempfile.mkdtemp(prefix="acecoder-logs-")
     missing: list[str] = []
     problem = _bwrap_problem(python) if isolation in ("auto", "bwrap") else "isolation='process' was requested"
     if problem is None:
         spec = LaunchSpec(_bwrap_argv(python, scripts, os.geteuid() == 0), SANDBOX_MOUNT, "/tmp/programs",
-                          "bwrap", [scripts])
+                          "bwrap", logs, [scripts, logs])
     else:
         if isolation == "bwrap":
             shutil.rmtree(scripts, ignore_errors=True)
+            shutil.rmtree(logs, ignore_errors=True)
             from acecoder_rl.errors import AcecoderError
 
             raise AcecoderError(f"RewardConfig.isolation='bwrap' but {problem}")
         scratch = tempfile.mkdtemp(prefix="acecoder-scratch-")
         os.chmod(scratch, 0o711)
-        spec = LaunchSpec([python, "-I", "-B"], scripts, scratch, "process", [scripts, scratch])
+        spec = LaunchSpec([python, "-I", "-B"], scripts, scratch, "process", logs, [scripts, scratch, logs])
         missing.append(f"no namespaces ({problem}): programs can read world-readable host files "
                        "and only seccomp blocks the network")
     if os.geteuid() != 0:

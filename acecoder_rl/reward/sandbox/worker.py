@@ -65,32 +65,35 @@ class SandboxWorker:
     def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         cfg = dict(self.limits, uid=self.uid, scratch_root=self.spec.scratch_root)
+        log = open(self.log_path, "ab")  # the zygote's own errors (never a program's output)
         try:
             self.proc = subprocess.Popen(
                 self.spec.command(theirs.fileno(), cfg), pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                 start_new_session=True, env=SANDBOX_ENV,
             )
         finally:
             theirs.close()
+            log.close()
         self.ctrl = ours
         try:
             hello = protocol.recv(ours, time.monotonic() + START_TIMEOUT_S)
         except (protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
-            err = self._stderr_tail()
             self.stop()
-            raise WorkerFailure(f"sandbox worker {self.slot} did not start ({type(exc).__name__}): {err}") from None
+            raise WorkerFailure(f"sandbox worker {self.slot} did not start ({type(exc).__name__}): "
+                                f"{self.log_tail()}") from None
         self.features = hello.get("features", {}) if isinstance(hello, dict) else {}
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
 
-    def _stderr_tail(self) -> str:
-        if self.proc is None or self.proc.stderr is None:
-            return ""
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.spec.log_dir, f"worker-{self.slot}.log")
+
+    def log_tail(self, chars: int = 500) -> str:
+        """The end of the zygote's error log: why a worker failed, for the error message."""
         try:
-            self.proc.kill()
-            return self.proc.stderr.read().decode(errors="replace").strip()[-500:]
-        except (OSError, ValueError):
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace").strip()[-chars:]
+        except OSError:
             return ""
 
     def restart(self) -> None:
@@ -134,7 +137,7 @@ class SandboxWorker:
             protocol.send(self.ctrl, {"op": "spawn"})
             data, fds = self._recv_with_fd()
         except (OSError, protocol.ChannelClosed, protocol.ChannelTimeout) as exc:
-            raise WorkerFailure(f"spawn failed: {exc}") from None
+            raise WorkerFailure(f"spawn failed: {exc} {self.log_tail(300)}") from None
         (pid,) = struct.unpack(">q", data)
         return ChildHandle(pid, socket.socket(fileno=fds[0]))
 
@@ -171,5 +174,5 @@ class SandboxWorker:
                 data, fds = self._recv_with_fd()
                 self._ready = ChildHandle(struct.unpack(">q", data)[0], socket.socket(fileno=fds[0]))
         except (OSError, protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
-            raise WorkerFailure(f"finish failed: {exc}") from None
+            raise WorkerFailure(f"finish failed: {exc} {self.log_tail(300)}") from None
         return reply if isinstance(reply, dict) else {}

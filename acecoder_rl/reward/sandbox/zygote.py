@@ -183,7 +183,8 @@ class Zygote:
     def _fork_child(self) -> tuple[int, socket.socket]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.serial += 1
-        scratch = os.path.join(self.scratch_root, f"p{self.serial}")
+        # Several zygotes may share one scratch root (process isolation): the zygote's pid keeps names apart.
+        scratch = os.path.join(self.scratch_root, f"z{self.zygote_pid}-p{self.serial}")
         os.mkdir(scratch, 0o700)
         if self.uid is not None:
             os.chown(scratch, self.uid, self.uid)
