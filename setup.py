@@ -38,12 +38,18 @@ setup(
         "rich>=13",
         "matplotlib>=3.7",
         "pyseccomp>=0.1.2; sys_platform == 'linux'",
+        # the HTTP reward service (`acecoder-rl serve`) and its client
+        "starlette>=0.37",
+        "uvicorn>=0.30",
+        "httpx>=0.27",
+        "prometheus-client>=0.20",
     ],
     extras_require={
         "train": ["openrlhf==0.11.2", RAY, DEEPSPEED, TRL],
         "vllm": [VLLM],
-        # ray: tests/reward/test_ray_pool.py (a real multi-node cluster simulated on one machine)
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", RAY],
+        # ray: tests/reward/test_ray_pool.py; trl, aiohttp, pylatexenc: tests/integrations (OpenRLHF itself is
+        # installed with `pip install --no-deps openrlhf==0.11.2`: its own requirements include flash-attn)
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", RAY, TRL, "aiohttp>=3.9", "pylatexenc>=2.10"],
     },
     entry_points={"console_scripts": ["acecoder-rl=acecoder_rl.cli.app:main"]},
     classifiers=["Programming Language :: Python :: 3", "Operating System :: POSIX :: Linux"],

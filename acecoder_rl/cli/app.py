@@ -21,9 +21,10 @@ def _register_subcommands() -> None:
     # Each sub-group module owns its heavy imports inside its commands, so `--help` stays fast.
     from acecoder_rl.cli.data_cmds import data
     from acecoder_rl.cli.reward_cmds import reward
+    from acecoder_rl.cli.serve_cmds import serve
 
-    cli.add_command(data)
-    cli.add_command(reward)
+    for command in (data, reward, serve):
+        cli.add_command(command)
 
 
 _register_subcommands()

@@ -11,6 +11,7 @@ import collections
 import concurrent.futures
 import hashlib
 import json
+import logging
 import queue
 import shutil
 import sys
@@ -32,6 +33,7 @@ from acecoder_rl.reward.sandbox.worker import SandboxWorker, WorkerFailure
 from acecoder_rl.reward.scoring import shape
 
 _Job = tuple[str, str, list[str], concurrent.futures.Future]
+logger = logging.getLogger(__name__)
 
 
 class RewardEngine:
@@ -198,19 +200,24 @@ class RewardEngine:
             future.set_result(outcome)
 
     def _run(self, worker: SandboxWorker, code: str, tests: list[str]) -> ProgramOutcome:
-        """One program; a worker failure (not the program's fault) restarts the worker and retries once."""
+        """One program; a worker failure (not the program's fault) restarts the worker and retries once.
+
+        Never raises: a worker thread that died would leave its programs' futures unresolved forever, so
+        even a bug of ours becomes a logged ``sandbox_error`` outcome and a fresh worker."""
         last_error = ""
         for _attempt in range(2):
             try:
                 if not worker.alive():
                     worker.restart()
                 return ProgramRun(worker, self.config, code, tests).run()
-            except WorkerFailure as exc:
-                last_error = str(exc)
+            except Exception as exc:  # WorkerFailure, or anything unexpected: same recovery
+                if not isinstance(exc, WorkerFailure):
+                    logger.exception("reward worker %d: unexpected error; restarting it", worker.slot)
+                last_error = f"{type(exc).__name__}: {exc}"
                 try:
                     worker.restart()
-                except WorkerFailure as again:
-                    last_error = str(again)
+                except Exception as again:
+                    last_error = f"{type(again).__name__}: {again}"
         return ProgramOutcome(ProgramStatus.SANDBOX_ERROR, [TestStatus.NOT_RUN] * len(tests),
                               [f"sandbox error: {last_error}"[: self.config.error_chars]] * len(tests), code,
                               f"sandbox error: {last_error}")

@@ -191,3 +191,24 @@ def test_imap_streams_in_input_order(engine):
     codes = [f"def add(a, b):\n    return a + b + {k % 2}\n" for k in range(9)]
     results = list(engine.imap(((c, ADD_TESTS) for c in codes), window=2))
     assert [r.test_results for r in results] == [[1, 1, 1] if k % 2 == 0 else [0, 0, 0] for k in range(9)]
+
+
+def test_unexpected_worker_error_becomes_sandbox_error_not_a_hang(monkeypatch):
+    """A bug of ours in one program's run must not kill the worker thread (its futures would never resolve)."""
+    from acecoder_rl.reward import runner
+
+    with RewardEngine(RewardConfig(workers=1)) as e:
+        real_run = runner.ProgramRun.run
+        calls = []
+
+        def broken_once(self):
+            calls.append(1)
+            if len(calls) <= 2:  # the first attempt and its retry
+                raise RuntimeError("injected")
+            return real_run(self)
+
+        monkeypatch.setattr(runner.ProgramRun, "run", broken_once)
+        [bad] = e.score([GOOD], [ADD_TESTS])
+        assert bad.status is ProgramStatus.SANDBOX_ERROR and "injected" in bad.error
+        [good] = e.score([GOOD + "# again\n"], [ADD_TESTS])  # the same worker thread still serves
+        assert good.test_results == [1, 1, 1]

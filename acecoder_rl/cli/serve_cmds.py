@@ -1,0 +1,89 @@
+"""`acecoder-rl serve`: the HTTP reward service (OpenRLHF ``--reward.remote_url`` and ``/v1/score``)."""
+from __future__ import annotations
+
+import os
+
+import click
+
+TOKEN_ENV = "ACECODER_REWARD_TOKEN"
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Bind address (0.0.0.0 exposes the service to the network: use --token then).")
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True, help="0 picks a free port.")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Sandbox workers [default: CPU cores].")
+@click.option("--token", default=None, metavar="T",
+              help=f"Require 'Authorization: Bearer T' (or ?token=T) on every endpoint but /health "
+                   f"[default: ${TOKEN_ENV} if set].")
+@click.option("--max-pending", type=click.IntRange(min=1), default=20000, show_default=True,
+              help="Programs admitted and not yet answered; requests beyond it get 503 + Retry-After.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=None,
+              help="Programs per request; more gets 413 [default: 4096, at most --max-pending].")
+@click.option("--max-request-mb", type=click.FloatRange(min=0, min_open=True), default=32.0, show_default=True,
+              help="Largest request body; larger gets 413.")
+@click.option("--retry-after", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Seconds sent in Retry-After with 503.")
+@click.option("--shutdown-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              help="On SIGTERM/SIGINT, how long in-flight requests may take to finish.")
+@click.option("--reuse-port", is_flag=True, help="SO_REUSEPORT: a new server can take over the port while this one drains.")
+@click.option("--mode", type=click.Choice(["pass_rate", "binary"]), default="pass_rate", show_default=True)
+@click.option("--timeout-per-test", type=click.FloatRange(min=0, min_open=True), default=4.0, show_default=True)
+@click.option("--timeout-per-program", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True)
+@click.option("--memory-mb", type=click.IntRange(min=64), default=4096, show_default=True)
+@click.option("--all-pass-bonus", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--format-penalty", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--salvage/--no-salvage", default=False, show_default=True,
+              help="Keep the longest valid run of lines of broken code (AceCoder's RL server; not the dataset's rule).")
+@click.option("--cache-size", type=click.IntRange(min=0), default=None,
+              help="Verdicts remembered for identical (code, tests) pairs; 0 disables the cache "
+                   "[default: the engine's].")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
+              show_default=True)
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+def serve(host: str, port: int, workers: int | None, token: str | None, max_pending: int, max_batch: int | None,
+          max_request_mb: float, retry_after: int, shutdown_timeout: float, reuse_port: bool, mode: str,
+          timeout_per_test: float, timeout_per_program: float, memory_mb: int, all_pass_bonus: float,
+          format_penalty: float, salvage: bool, cache_size: int | None, log_level: str, access_log: bool) -> None:
+    """Serve the sandboxed reward over HTTP until SIGTERM/SIGINT (then drain and exit 0).
+
+    \b
+    Endpoints:
+      POST /get_reward  OpenRLHF: --reward.remote_url http://HOST:PORT/get_reward
+                        {"query": [...], "prompts": [...], "labels": [test lists]}
+                        -> {"rewards": [...], "scores": [...], "extra_logs": {...}}
+      POST /v1/score    {"completions": [...], "test_cases": [[...]]} -> {"results": [...]}
+      GET  /health      200 when serving; 503 while starting or draining
+      GET  /metrics     Prometheus text format
+    """
+    from acecoder_rl.reward import RewardConfig
+    from acecoder_rl.service.app import ServiceConfig
+    from acecoder_rl.service.server import serve as run_server
+
+    if max_batch is None:
+        max_batch = min(4096, max_pending)
+    if token is None:
+        token = os.environ.get(TOKEN_ENV) or None
+    if token is not None and not token.strip():
+        raise click.UsageError("--token must not be empty")
+    try:
+        reward = RewardConfig(mode=mode, workers=workers, timeout_per_test=timeout_per_test,
+                              timeout_per_program=timeout_per_program, memory_mb=memory_mb,
+                              all_pass_bonus=all_pass_bonus, format_penalty=format_penalty, salvage_code=salvage,
+                              **({} if cache_size is None else {"cache_size": cache_size}))
+        service = ServiceConfig(host=host, port=port, token=token, max_pending=max_pending, max_batch=max_batch,
+                                max_request_bytes=max(1, int(max_request_mb * 1024 * 1024)),
+                                retry_after_s=retry_after, shutdown_timeout_s=shutdown_timeout,
+                                log_level=log_level, access_log=access_log, reuse_port=reuse_port)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    def announce(url: str) -> None:
+        auth = "token required" if token else "no authentication"
+        click.echo(f"acecoder-rl reward service listening on {url} ({reward.n_workers} workers, {auth}); "
+                   f"OpenRLHF: --reward.remote_url {url}/get_reward", err=True)
+        if token is None and host not in ("127.0.0.1", "localhost", "::1"):
+            click.echo(f"acecoder-rl: warning: listening on {host} without a token (--token or ${TOKEN_ENV})",
+                       err=True)
+
+    run_server(reward, service, on_listening=announce)

@@ -1,0 +1,25 @@
+"""Trainer plug-ins' shared logic: the files in ``reward_fns/`` only instantiate these.
+
+- :mod:`~acecoder_rl.integrations.common`: backend selection by environment variables
+  (``ACECODER_REWARD_URL`` / ``ACECODER_REWARD_RAY`` / ``ACECODER_REWARD_CONFIG``), one backend per process,
+  the failure policy (reward 0, logged reason, ``reward_error`` metric) and the per-sample metric keys.
+- :class:`~acecoder_rl.integrations.openrlhf.OpenRLHFReward`: OpenRLHF's ``reward_func``.
+- :class:`~acecoder_rl.integrations.trl.TRLReward`: a TRL ``GRPOTrainer`` reward function.
+- :class:`~acecoder_rl.integrations.verl.VerlComputeScore` / ``VerlBatchComputeScore``: verl's
+  ``compute_score`` and its batch form.
+
+Every adapter scores through the same :class:`~acecoder_rl.reward.RewardScorer` (local engine, reward
+service or Ray pool), so all give the engine's exact rewards. Nothing heavy is imported here (``torch`` only
+when OpenRLHF's tensors are built).
+
+>>> from acecoder_rl.integrations import TRLReward
+>>> TRLReward().__name__
+'acecoder_reward'
+"""
+from acecoder_rl.integrations.common import BackendError, BackendSpec, backend_from_env, shared_scorer
+from acecoder_rl.integrations.openrlhf import OpenRLHFReward
+from acecoder_rl.integrations.trl import TRLReward
+from acecoder_rl.integrations.verl import VerlBatchComputeScore, VerlComputeScore
+
+__all__ = ["BackendError", "BackendSpec", "OpenRLHFReward", "TRLReward", "VerlBatchComputeScore",
+           "VerlComputeScore", "backend_from_env", "shared_scorer"]

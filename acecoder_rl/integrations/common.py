@@ -1,0 +1,350 @@
+"""What every trainer plug-in shares: the backend chosen by environment variables, one per process, and the
+failure policy (a sample that cannot be scored gets reward 0, a logged reason and ``reward_error = 1``).
+
+Backend selection (read once, when the first sample of the process is scored):
+
+- ``ACECODER_REWARD_URL=http://a:5000[,http://b:5000]``: the reward service(s) of ``acecoder-rl serve``,
+  through :class:`~acecoder_rl.service.client.RewardServiceClient` (token from ``ACECODER_REWARD_TOKEN``).
+  The engine settings are the server's; setting ``ACECODER_REWARD_CONFIG`` as well is an error.
+- ``ACECODER_REWARD_RAY=1``: :class:`~acecoder_rl.reward.ray_pool.RayRewardPool` on the Ray cluster at
+  ``RAY_ADDRESS`` (else the one this process is connected to, else a running local one).
+- neither: a local :class:`~acecoder_rl.reward.RewardEngine` in this process.
+- ``ACECODER_REWARD_CONFIG='{"mode": "binary", "workers": 8}'``: :class:`~acecoder_rl.reward.RewardConfig`
+  fields as a JSON object for the local engine or the Ray pool (unknown keys and bad values are errors).
+
+A backend that cannot be configured or started (bad JSON, unknown key, both URL and Ray set, no Ray
+cluster...) is logged at ERROR with the reason; every sample scored meanwhile gets reward 0 and
+``reward_error = 1``, and the backend is tried again after :data:`RETRY_BUILD_AFTER_S` seconds.
+
+>>> from acecoder_rl.integrations.common import backend_from_env
+>>> backend_from_env({"ACECODER_REWARD_CONFIG": '{"mode": "binary"}'}).describe()
+"local RewardEngine (mode='binary', workers=None)"
+>>> backend_from_env({"ACECODER_REWARD_URL": "10.0.0.5:5000,10.0.0.6:5000"}).describe()
+'reward service at http://10.0.0.5:5000, http://10.0.0.6:5000'
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from acecoder_rl.errors import AcecoderError
+from acecoder_rl.reward.config import RewardConfig
+from acecoder_rl.reward.results import RewardResult
+from acecoder_rl.reward.scorer import RewardScorer
+from acecoder_rl.service.openrlhf_protocol import EXTRA_LOG_KEYS, extra_logs
+from acecoder_rl.service.schema import decode_json_list, parse_tests
+
+__all__ = [
+    "CONFIG_ENV",
+    "METRIC_KEYS",
+    "RAY_ADDRESS_ENV",
+    "RAY_ENV",
+    "RETRY_BUILD_AFTER_S",
+    "URL_ENV",
+    "BackendError",
+    "BackendSpec",
+    "Failure",
+    "FailureLog",
+    "Outcome",
+    "SharedScorer",
+    "backend_from_env",
+    "describe_exception",
+    "failure_log",
+    "logger",
+    "parse_tests_value",
+    "reward_of",
+    "sample_metrics",
+    "score_of",
+    "score_pairs",
+    "shared_scorer",
+]
+
+logger = logging.getLogger("acecoder_rl.integrations")
+
+URL_ENV = "ACECODER_REWARD_URL"
+RAY_ENV = "ACECODER_REWARD_RAY"
+CONFIG_ENV = "ACECODER_REWARD_CONFIG"
+RAY_ADDRESS_ENV = "RAY_ADDRESS"
+RETRY_BUILD_AFTER_S = 30.0
+"""After a backend failed to start, samples fail fast with that reason for this long before a new try."""
+
+METRIC_KEYS: tuple[str, ...] = (*EXTRA_LOG_KEYS, "reward_error")
+"""Per-sample numbers every adapter reports under these exact keys (the ``/get_reward`` service's
+``extra_logs`` keys plus ``reward_error``): their mean over a step is the step's pass rate, all-pass
+fraction, fraction with code, status fractions, latency and fraction of samples that could not be scored."""
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+class BackendError(AcecoderError):
+    """The reward backend could not be configured or started; the message says why."""
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """Which reward backend to build, as read from the environment (see the module docstring)."""
+
+    kind: Literal["local", "http", "ray"]
+    config: RewardConfig | None = None  # local and ray; None for http (the server has its own)
+    urls: tuple[str, ...] = ()
+    ray_address: str | None = None
+
+    def build(self) -> RewardScorer:
+        """Start the backend (a local engine starts its sandbox workers; a Ray pool places its actors)."""
+        if self.kind == "http":
+            from acecoder_rl.service.client import RewardServiceClient
+
+            return RewardServiceClient(list(self.urls))
+        if self.kind == "ray":
+            from acecoder_rl.reward.ray_pool import RayRewardPool
+
+            return RayRewardPool(self.config, address=self.ray_address)
+        from acecoder_rl.reward.engine import RewardEngine
+
+        return RewardEngine(self.config)
+
+    def describe(self) -> str:
+        if self.kind == "http":
+            return f"reward service at {', '.join(self.urls)}"
+        cfg = self.config or RewardConfig()
+        settings = f"mode={cfg.mode!r}, workers={cfg.workers!r}"
+        if self.kind == "ray":
+            return f"RayRewardPool at {self.ray_address or 'the current/auto Ray cluster'} ({settings})"
+        return f"local RewardEngine ({settings})"
+
+
+def backend_from_env(environ: Mapping[str, str] | None = None) -> BackendSpec:
+    """Read ``ACECODER_REWARD_URL`` / ``ACECODER_REWARD_RAY`` / ``ACECODER_REWARD_CONFIG`` (and
+    ``RAY_ADDRESS``); raise :class:`BackendError` naming the variable at fault."""
+    env = os.environ if environ is None else environ
+    urls_raw = env.get(URL_ENV, "").strip()
+    ray_raw = env.get(RAY_ENV, "").strip().lower()
+    config_raw = env.get(CONFIG_ENV, "").strip()
+    if ray_raw not in _TRUE + _FALSE:
+        raise BackendError(f"{RAY_ENV}={env.get(RAY_ENV)!r}: use 1 (Ray reward pool) or 0")
+    use_ray = ray_raw in _TRUE
+    if urls_raw and use_ray:
+        raise BackendError(f"both {URL_ENV} and {RAY_ENV}=1 are set: choose one reward backend")
+    if urls_raw:
+        if config_raw:
+            raise BackendError(f"{CONFIG_ENV} has no effect with {URL_ENV}: the reward service's own options "
+                               "(acecoder-rl serve --mode ... --workers ...) decide how it scores; "
+                               "unset one of them")
+        from acecoder_rl.service.client import normalise_urls
+
+        try:
+            return BackendSpec("http", urls=tuple(normalise_urls(urls_raw)))
+        except ValueError as exc:
+            raise BackendError(f"{URL_ENV}={urls_raw!r}: {exc}") from None
+    config = _config_from_json(config_raw)
+    if use_ray:
+        return BackendSpec("ray", config, ray_address=env.get(RAY_ADDRESS_ENV) or None)
+    return BackendSpec("local", config)
+
+
+def _config_from_json(text: str) -> RewardConfig:
+    if not text:
+        return RewardConfig()
+    try:
+        values = json.loads(text)
+    except ValueError as exc:
+        raise BackendError(f"{CONFIG_ENV} is not valid JSON ({exc}): {text[:200]!r}") from None
+    if not isinstance(values, dict):
+        raise BackendError(f"{CONFIG_ENV} must be a JSON object of RewardConfig fields, got {text[:200]!r}")
+    try:
+        return RewardConfig.from_dict(values)
+    except (TypeError, ValueError) as exc:
+        raise BackendError(f"{CONFIG_ENV}: {exc}") from None
+
+
+class SharedScorer:
+    """The process's one reward backend: built from the environment by the first caller (the others wait),
+    reused by every later call from any thread, closed at interpreter exit (``atexit``) or by :meth:`close`.
+
+    After a failed start, :meth:`get` raises :class:`BackendError` with the same reason without retrying
+    for :data:`RETRY_BUILD_AFTER_S` seconds, then tries again. After :meth:`close`, the next :meth:`get`
+    reads the environment again and starts a new backend.
+    """
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = environ
+        self._lock = threading.Lock()
+        self._scorer: RewardScorer | None = None
+        self.spec: BackendSpec | None = None
+        self._error: str | None = None
+        self._error_at = 0.0
+        self._atexit_registered = False
+
+    def get(self) -> RewardScorer:
+        scorer = self._scorer
+        if scorer is not None:
+            return scorer
+        with self._lock:
+            if self._scorer is not None:
+                return self._scorer
+            if self._error is not None and time.monotonic() - self._error_at < RETRY_BUILD_AFTER_S:
+                raise BackendError(self._error)
+            try:
+                spec = backend_from_env(self._environ)
+                scorer = spec.build()
+            except Exception as exc:  # any start failure becomes the samples' reason
+                self._error = f"reward backend unavailable: {describe_exception(exc)}"
+                self._error_at = time.monotonic()
+                logger.error("acecoder-rl: %s (samples get reward 0; retrying in %.0f s)", self._error,
+                             RETRY_BUILD_AFTER_S)
+                raise BackendError(self._error) from exc
+            self._scorer, self.spec, self._error = scorer, spec, None
+            if not self._atexit_registered:
+                atexit.register(self.close)
+                self._atexit_registered = True
+            logger.info("acecoder-rl reward backend: %s", spec.describe())
+            return scorer
+
+    def close(self) -> None:
+        """Stop the backend (a local engine's sandbox workers, a Ray pool's actors). Idempotent."""
+        with self._lock:
+            scorer, self._scorer, self.spec, self._error = self._scorer, None, None, None
+        if scorer is not None:
+            scorer.close()
+
+
+_SHARED = SharedScorer()
+
+
+def shared_scorer() -> SharedScorer:
+    """The process-wide :class:`SharedScorer` that every plug-in uses unless given a scorer of its own."""
+    return _SHARED
+
+
+class FailureLog:
+    """WARNING log of unscored samples: each distinct reason at once, then its repeats as one line with their
+    count at most every ``interval_s`` seconds (a bad backend would otherwise log every sample of a step).
+    Counts left over are logged by :meth:`flush`, which runs at interpreter exit."""
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        self.interval_s = interval_s
+        self.total = 0
+        self._lock = threading.Lock()
+        # (adapter, reason) -> [repeats not logged yet, time of the last log line]
+        self._pending: dict[tuple[str, str], list] = {}
+
+    def record(self, adapter: str, reason: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.total += 1
+            entry = self._pending.get((adapter, reason))
+            if entry is None:
+                self._pending[(adapter, reason)] = [0, now]
+                repeats = None
+            elif now - entry[1] >= self.interval_s:
+                repeats, entry[0], entry[1] = entry[0] + 1, 0, now
+            else:
+                entry[0] += 1
+                return
+        if repeats is None:
+            logger.warning("acecoder-rl %s: sample rewarded 0: %s", adapter, reason)
+        else:
+            logger.warning("acecoder-rl %s: %d more samples rewarded 0: %s", adapter, repeats, reason)
+
+    def flush(self) -> None:
+        with self._lock:
+            leftover = [(key, entry[0]) for key, entry in self._pending.items() if entry[0]]
+            for entry in self._pending.values():
+                entry[0] = 0
+        for (adapter, reason), count in leftover:
+            logger.warning("acecoder-rl %s: %d more samples rewarded 0: %s", adapter, count, reason)
+
+
+_FAILURES = FailureLog()
+atexit.register(_FAILURES.flush)
+
+
+def failure_log() -> FailureLog:
+    """The process-wide :class:`FailureLog` (``total``: samples rewarded 0 for a failure so far)."""
+    return _FAILURES
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A sample that got no verdict: it is rewarded 0 and reported with ``reward_error = 1``."""
+
+    reason: str
+
+
+Outcome = RewardResult | Failure
+
+
+def describe_exception(exc: BaseException, limit: int = 500) -> str:
+    text = str(exc) if isinstance(exc, AcecoderError) else f"{type(exc).__name__}: {exc}"
+    return text[:limit]
+
+
+def parse_tests_value(value: object, field: str) -> list[str]:
+    """One row's tests as the trainers deliver them: a list (or tuple, or numpy array from a parquet column)
+    of strings, or a string holding a JSON array of strings. Raises ``ValueError`` naming ``field``."""
+    if isinstance(value, str):
+        value = decode_json_list(value, field)
+    elif not isinstance(value, (list, tuple)) and callable(getattr(value, "tolist", None)):
+        value = value.tolist()
+    if isinstance(value, tuple):
+        value = list(value)
+    return parse_tests(value, field)
+
+
+def score_pairs(items: Sequence[tuple[str, list[str]] | Failure], *, scorer: RewardScorer | None,
+                adapter: str) -> tuple[list[Outcome], float]:
+    """Score the ``(completion, tests)`` items in one call of the backend (``scorer``, else the shared one);
+    items that are already a :class:`Failure` stay so. Never raises: a backend error turns every item of the
+    call into a Failure with its reason. Every failure is recorded in the :class:`FailureLog`.
+
+    Returns the outcomes in input order and the call's wall time in seconds."""
+    started = time.monotonic()
+    outcomes: list[Outcome] = [item if isinstance(item, Failure) else None for item in items]
+    todo = [i for i, item in enumerate(items) if not isinstance(item, Failure)]
+    if todo:
+        try:
+            backend = scorer if scorer is not None else _SHARED.get()
+            results = backend.score([items[i][0] for i in todo], [items[i][1] for i in todo])
+            if len(results) != len(todo):
+                raise BackendError(f"the backend returned {len(results)} results for {len(todo)} programs")
+        except Exception as exc:  # noqa: BLE001 - the trainer must get a number for every sample (module doc)
+            failure = Failure(describe_exception(exc))
+            for i in todo:
+                outcomes[i] = failure
+        else:
+            for i, result in zip(todo, results, strict=True):
+                outcomes[i] = result
+    for outcome in outcomes:
+        if isinstance(outcome, Failure):
+            _FAILURES.record(adapter, outcome.reason)
+    return outcomes, time.monotonic() - started
+
+
+def reward_of(outcome: Outcome) -> float:
+    """The shaped training reward (``RewardResult.reward``); 0.0 for a failure."""
+    return 0.0 if isinstance(outcome, Failure) else float(outcome.reward)
+
+
+def score_of(outcome: Outcome) -> float:
+    """The score in [0, 1] (pass rate, or all-pass in binary mode); 0.0 for a failure."""
+    return 0.0 if isinstance(outcome, Failure) else float(outcome.score)
+
+
+def sample_metrics(outcome: Outcome, latency_s: float) -> dict[str, float]:
+    """One sample's numbers under :data:`METRIC_KEYS` (the same keys for every sample, failed or not)."""
+    if isinstance(outcome, Failure):
+        metrics = dict.fromkeys(METRIC_KEYS, 0.0)
+        metrics["reward_latency_s"] = round(float(latency_s), 6)
+        metrics["reward_error"] = 1.0
+        return metrics
+    metrics = {key: values[0] for key, values in extra_logs([outcome], latency_s).items()}
+    metrics["reward_error"] = 0.0
+    return metrics

@@ -1,0 +1,141 @@
+"""verl custom reward functions (``custom_reward_function.path=reward_fns/verl_reward.py``).
+
+How verl calls them (``verl/trainer/ppo/reward.py`` loads ``custom_reward_function.name`` from the file and
+wraps it so that ``custom_reward_function.reward_kwargs`` are added as keyword arguments):
+
+- ``name=compute_score`` with the per-sample reward managers (``naive``, ``prime``, the reward loop):
+  ``compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...)``, the response
+  decoded without special tokens, ``ground_truth`` the row's ``reward_model.ground_truth``. A dict result
+  must hold ``score`` (the training reward); every key goes to ``reward_extra_info``, one value per sample,
+  which verl stores as ``np.array`` columns of the batch (so every sample must carry the same keys) and
+  averages in validation metrics (``acc`` is the core validation variable when present).
+- ``name=compute_score_batch`` with ``reward_model.reward_manager=batch``:
+  ``compute_score_batch(data_sources=..., solution_strs=..., ground_truths=..., extra_infos=...)`` returns
+  one such dict per sample; the whole batch goes to the backend in one call.
+
+The ``naive`` manager calls ``compute_score`` one sample after another, so it waits for each program in
+turn; the ``batch`` manager and the reward loop (which runs samples concurrently in threads) keep every
+sandbox worker busy.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from acecoder_rl.integrations.common import (
+    Failure,
+    Outcome,
+    describe_exception,
+    logger,
+    parse_tests_value,
+    reward_of,
+    sample_metrics,
+    score_of,
+    score_pairs,
+)
+from acecoder_rl.reward.scorer import RewardScorer
+
+__all__ = ["VerlBatchComputeScore", "VerlComputeScore"]
+
+ADAPTER = "verl"
+# Keyword arguments verl itself passes to some reward functions; they do not concern this one.
+_VERL_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer", "sandbox_fusion_url",
+                          "concurrent_semaphore", "memory_limit_mb"})
+
+
+class _VerlBase:
+    def __init__(self, scorer: RewardScorer | None = None) -> None:
+        self.scorer = scorer
+        self._warned: set[str] = set()
+
+    def _warn_unknown(self, kwargs: dict) -> None:
+        """``reward_kwargs`` are not a way to configure this reward (``ACECODER_REWARD_CONFIG`` is): say so,
+        once per name, instead of ignoring them silently."""
+        unknown = sorted(set(kwargs) - _VERL_KWARGS - self._warned)
+        self._warned.update(unknown)
+        if unknown:
+            logger.warning("acecoder-rl verl: ignoring keyword argument(s) %s; configure the reward with the "
+                           "ACECODER_REWARD_* environment variables", ", ".join(unknown))
+
+    def _run(self, solutions: Sequence[Any], ground_truths: Sequence[Any], fields: Sequence[str]
+             ) -> list[dict[str, float]]:
+        items: list[tuple[str, list[str]] | Failure] = []
+        for solution, truth, field in zip(solutions, ground_truths, fields, strict=True):
+            if not isinstance(solution, str):
+                items.append(Failure(f"solution_str must be a string, got {type(solution).__name__}"))
+                continue
+            try:
+                items.append((solution, parse_tests_value(truth, field)))
+            except ValueError as exc:
+                items.append(Failure(describe_exception(exc)))
+        outcomes, latency = score_pairs(items, scorer=self.scorer, adapter=ADAPTER)
+        return [_as_verl(o, latency) for o in outcomes]
+
+
+class VerlComputeScore(_VerlBase):
+    """verl's ``compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> dict``.
+
+    ``ground_truth``: the row's tests (a list of assert strings, or a JSON string of one). ``data_source``
+    and ``extra_info`` are not used: every sample routed here is scored as code. Returns (never raises)::
+
+        {"score": float,   # the training reward: RewardResult.reward (shaped)
+         "acc": float,     # RewardResult.score in [0, 1] (pass rate, or all-pass in binary mode)
+         **{key: float for key in METRIC_KEYS}}   # pass_rate, all_passed, code_found, status_*, ...
+
+    A sample that cannot be scored gets ``score = acc = 0``, ``reward_error = 1`` and a WARNING log line.
+
+    >>> compute_score = VerlComputeScore()
+    >>> compute_score("acecode", "def add(a, b):\\n    return a + b", ["assert add(1, 2) == 3"])["score"]
+    ... # doctest: +SKIP
+    1.0
+    """
+
+    def __call__(self, data_source: Any = None, solution_str: Any = None, ground_truth: Any = None,
+                 extra_info: Any = None, **kwargs: Any) -> dict[str, float]:
+        try:
+            self._warn_unknown(kwargs)
+            return self._run([solution_str], [ground_truth], ["ground_truth"])[0]
+        except Exception as exc:  # noqa: BLE001 - last line of defence: verl would abort the step
+            logger.exception("acecoder-rl verl: compute_score failed")
+            return _as_verl(Failure(f"compute_score failed: {describe_exception(exc)}"), 0.0)
+
+
+class VerlBatchComputeScore(_VerlBase):
+    """verl's batch form (``reward_model.reward_manager=batch``): ``compute_score_batch(data_sources,
+    solution_strs, ground_truths, extra_infos=None, **kwargs) -> list[dict]``, one dict per sample as
+    :class:`VerlComputeScore` returns; all samples are scored in one backend call. Never raises.
+
+    >>> compute_score_batch = VerlBatchComputeScore()
+    >>> [d["score"] for d in compute_score_batch(["acecode"] * 2, ["def f():\\n    return 1", "nope"],
+    ...                                          [["assert f() == 1"]] * 2)]   # doctest: +SKIP
+    [1.0, 0.0]
+    """
+
+    def __call__(self, data_sources: Sequence[Any] = (), solution_strs: Sequence[Any] = (),
+                 ground_truths: Sequence[Any] = (), extra_infos: Sequence[Any] | None = None,
+                 **kwargs: Any) -> list[dict[str, float]]:
+        try:
+            self._warn_unknown(kwargs)
+            if len(solution_strs) != len(ground_truths):
+                failure = Failure(f"got {len(solution_strs)} solution_strs but "
+                                  f"{len(ground_truths)} ground_truths")
+                outcomes, latency = score_pairs([failure] * len(solution_strs), scorer=self.scorer,
+                                                adapter=ADAPTER)
+                return [_as_verl(o, latency) for o in outcomes]
+            return self._run(list(solution_strs), list(ground_truths),
+                             [f"ground_truths[{i}]" for i in range(len(ground_truths))])
+        except Exception as exc:  # noqa: BLE001 - last line of defence: verl would abort the step
+            logger.exception("acecoder-rl verl: compute_score_batch failed")
+            failure = Failure(f"compute_score_batch failed: {describe_exception(exc)}")
+            return [_as_verl(failure, 0.0) for _ in range(_length(solution_strs))]
+
+
+def _length(values: Any) -> int:
+    try:
+        return len(values)
+    except TypeError:
+        return 0
+
+
+def _as_verl(outcome: Outcome, latency_s: float) -> dict[str, float]:
+    return {"score": reward_of(outcome), "acc": score_of(outcome), **sample_metrics(outcome, latency_s)}
