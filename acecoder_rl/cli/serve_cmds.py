@@ -41,10 +41,15 @@ TOKEN_ENV = "ACECODER_REWARD_TOKEN"
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True)
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option("--ray", "use_ray", is_flag=True,
+              help="Score on a Ray reward pool (every node of the cluster) instead of this machine's CPUs.")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="Ray cluster to join with --ray [default: $RAY_ADDRESS, else the local cluster].")
 def serve(host: str, port: int, workers: int | None, token: str | None, max_pending: int, max_batch: int | None,
           max_request_mb: float, retry_after: int, shutdown_timeout: float, reuse_port: bool, mode: str,
           timeout_per_test: float, timeout_per_program: float, memory_mb: int, all_pass_bonus: float,
-          format_penalty: float, salvage: bool, cache_size: int | None, log_level: str, access_log: bool) -> None:
+          format_penalty: float, salvage: bool, cache_size: int | None, log_level: str, access_log: bool,
+          use_ray: bool, ray_address: str | None) -> None:
     """Serve the sandboxed reward over HTTP until SIGTERM/SIGINT (then drain and exit 0).
 
     \b
@@ -86,4 +91,13 @@ def serve(host: str, port: int, workers: int | None, token: str | None, max_pend
             click.echo(f"acecoder-rl: warning: listening on {host} without a token (--token or ${TOKEN_ENV})",
                        err=True)
 
-    run_server(reward, service, on_listening=announce)
+    if ray_address is not None and not use_ray:
+        raise click.UsageError("--ray-address needs --ray")
+    factory = None
+    if use_ray:
+        from acecoder_rl.reward.ray_pool import RayRewardPool
+
+        def factory() -> RayRewardPool:
+            return RayRewardPool(reward, address=ray_address)
+
+    run_server(reward, service, on_listening=announce, engine_factory=factory)

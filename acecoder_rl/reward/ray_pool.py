@@ -190,6 +190,16 @@ class RayRewardPool:
     def total_workers(self) -> int:
         return sum(a.workers for a in self.actors)
 
+    @property
+    def worker_restarts(self) -> int:
+        """Actors replaced after dying (the pool's counterpart of the engine's worker restarts)."""
+        return self.stats["actors_replaced"]
+
+    @property
+    def features(self) -> dict:
+        """What a service reports about its backend."""
+        return {"isolation": "ray", "actors": len(self.actors), "workers": self.total_workers}
+
     def wait_for_actors(self, timeout: float | None = None) -> int:
         """Wait until no actor is still being placed or started (or ``timeout``); return the live count."""
         limit = time.monotonic() + (self.start_timeout_s if timeout is None else timeout)
@@ -427,6 +437,7 @@ class RayRewardPool:
                                               f"{len(chunk.items)} programs")
                     for i, answer in zip(chunk.items, answers):
                         done[i] = answer
+                    self._count(executed=len(answers))
         finally:
             for _chunk, actor in running.values():
                 self._release(actor)

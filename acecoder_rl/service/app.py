@@ -294,7 +294,7 @@ class ServiceState:
         engine = self.engine
         body = {
             "status": ("stalled" if self.stalled else "ok") if self.phase == "ready" else self.phase,
-            "workers": self.reward.n_workers,
+            "workers": getattr(engine, "total_workers", self.reward.n_workers),
             "uptime_s": round(time.monotonic() - self.started_at, 3),
             "pending_programs": self.pending,
             "max_pending": self.service.max_pending,

@@ -79,8 +79,12 @@ def bind_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket
 
 
 def serve(reward: RewardConfig, service: ServiceConfig, *,
-          on_listening: Callable[[str], None] | None = None) -> None:
-    """Serve until SIGTERM/SIGINT; raise AcecoderError if the address or the sandbox is unusable."""
+          on_listening: Callable[[str], None] | None = None,
+          engine_factory: Callable[[], object] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT; raise AcecoderError if the address or the sandbox is unusable.
+
+    ``engine_factory``: builds the scorer behind the service (default: a local RewardEngine; ``--ray``: a
+    RayRewardPool)."""
     sock = bind_socket(service.host, service.port, service.reuse_port)
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
@@ -90,7 +94,7 @@ def serve(reward: RewardConfig, service: ServiceConfig, *,
         prometheus_client.disable_created_metrics()
     except AttributeError:  # older prometheus_client
         pass
-    state = ServiceState(reward, service)
+    state = ServiceState(reward, service, engine_factory)
     app = create_app(state=state)
     config = uvicorn.Config(
         app, log_level=service.log_level, access_log=service.access_log, lifespan="on",
