@@ -22,8 +22,9 @@ def _register_subcommands() -> None:
     from acecoder_rl.cli.data_cmds import data
     from acecoder_rl.cli.reward_cmds import reward
     from acecoder_rl.cli.serve_cmds import serve
+    from acecoder_rl.cli.train_cmds import sweep, train
 
-    for command in (data, reward, serve):
+    for command in (data, reward, serve, train, sweep):
         cli.add_command(command)
 
 

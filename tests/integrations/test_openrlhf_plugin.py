@@ -20,7 +20,7 @@ from acecoder_rl.integrations.common import CONFIG_ENV, METRIC_KEYS, shared_scor
 
 PLUGIN = "openrlhf_reward.py"
 PLUGIN_PATH = Path(__file__).resolve().parents[2] / "reward_fns" / PLUGIN
-# Never skipped: CI installs it (`pip install --no-deps openrlhf==0.11.2`, see .ci/run); a missing install fails.
+# Never skipped: the README set-up installs it (requirements-nodeps.txt); a missing install fails here.
 import openrlhf.utils.agent  # noqa: E402,F401
 
 

@@ -1,0 +1,534 @@
+"""Typed run configs: one YAML file per training run, validated when built.
+
+A run config says what to train (``model``), on what (``data``), with which reward and where it runs
+(``reward``), how (``algorithm``), on which GPUs (``resources``), what to log (``logging``), where to keep
+checkpoints (``checkpoints``) and on which cluster (``cluster``). ``backend`` picks the trainer that turns the
+config into a job (only ``openrlhf`` today; the ``Literal`` is where a ``local`` backend will be added).
+
+Every section rejects unknown keys. Combinations that cannot work are refused here, naming the key and
+why, before any GPU is reserved: a role layout that does not add up to the declared GPUs, an estimator
+whose per-prompt baseline is zero with one sample per prompt, PPO without a critic, batch sizes that do not
+divide, and so on. :func:`load_run_config` adds the file (the one in the ``extends`` chain that set the key)
+to every message.
+
+Paths in ``data``, ``reward.plugin``, ``checkpoints`` and ``logging`` are relative to the directory the
+command is run in (like any CLI); only ``extends`` is relative to the file. ``{name}`` in checkpoint and
+log paths is replaced by the run name, so one base config serves many runs.
+"""
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from acecoder_rl.errors import AcecoderError
+from acecoder_rl.train.layered_yaml import LayeredYaml, load_layered
+
+Backend = Literal["openrlhf"]
+Algorithm = Literal["ppo", "reinforce_pp", "reinforce_pp_baseline", "grpo", "rloo"]
+RewardWhere = Literal["plugin", "service", "ray_pool", "reward_model"]
+Colocate = Literal["none", "actor_ref", "all"]
+
+# Estimators that subtract a per-prompt baseline (group mean, leave-one-out mean): with one sample per
+# prompt the sample *is* the baseline, so every advantage is exactly 0 and the run trains nothing.
+GROUP_BASELINE_ALGORITHMS = frozenset({"reinforce_pp_baseline", "grpo", "rloo"})
+
+# Environment variables that OpenRLHF's own ``ray.init(runtime_env=...)`` sets. Ray refuses to start a
+# submitted job whose runtime env sets the same variable as the driver's ray.init (a merge conflict), so
+# these must come from the nodes' environment (launch/ scripts), never from ``resources.env_vars``.
+OPENRLHF_DRIVER_ENV = frozenset({"TOKENIZERS_PARALLELISM", "NCCL_DEBUG", "RAY_ENABLE_ZERO_COPY_TORCH_TENSORS"})
+# Set by the launcher from the ``reward`` section; a second source would silently disagree with it.
+RESERVED_ENV_PREFIX = "ACECODER_REWARD_"
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class InvalidConfig(AcecoderError):
+    """A config value that cannot work; ``key`` is its dotted path (``resources.actor_gpus``)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSection(_Section):
+    pretrain: str = Field(min_length=1, description="Policy (actor) initial weights: Hub name or path.")
+    critic: str | None = Field(None, description="PPO only: critic initial weights (usually the policy's).")
+    reward_model: str | None = Field(None, description="A learned reward model (reward.where: reward_model).")
+    value_head_prefix: str = Field("score", description="Value-head name of the critic / reward model.")
+
+
+class DataSection(_Section):
+    path: str = Field(min_length=1, description="The prepared training file (`acecoder-rl data prepare`).")
+    ship: bool = Field(True, description="Upload the file with the job; false: path is on shared storage.")
+    input_key: str = "context_messages"
+    label_key: str = "test_cases"
+    apply_chat_template: bool = True
+    prompt_max_len: int = Field(2048, gt=0, description="Prompt tokens kept (longer prompts are cut).")
+    generate_max_len: int = Field(2048, gt=0, description="Tokens generated per sample at most.")
+    max_samples: int | None = Field(None, gt=0, description="Use only the first N rows.")
+
+
+class ServiceStart(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(5000, ge=1, le=65535)
+    workers: int | None = Field(None, ge=1, le=256, description="Sandbox workers [default: CPU cores].")
+    advertise_host: str | None = Field(
+        None, description="Host name the trainer's nodes use to reach the service [default: this host].")
+    startup_timeout_s: float = Field(300.0, gt=0)
+
+
+class ServiceSection(_Section):
+    urls: list[str] = Field(default_factory=list, description="Running services (base URLs).")
+    start: ServiceStart | None = Field(None, description="Start `acecoder-rl serve` for the run instead.")
+
+
+class RewardSection(_Section):
+    where: RewardWhere = Field(
+        "plugin", description="plugin: a reward engine inside each vLLM actor; service: HTTP reward "
+        "service(s); ray_pool: reward actors on every Ray node; reward_model: a learned RM (no tests run).")
+    plugin: str | None = Field(None, description="The OpenRLHF reward plug-in [default: reward_fns/openrlhf_reward.py].")
+    engine: dict[str, Any] = Field(
+        default_factory=dict, description="acecoder_rl.reward.RewardConfig fields (mode, all_pass_bonus, ...).")
+    service: ServiceSection | None = None
+
+
+class AlgorithmSection(_Section):
+    name: Algorithm = "reinforce_pp"
+    samples_per_prompt: int = Field(8, ge=1)
+    rollout_batch_size: int = Field(256, ge=1, description="Prompts per rollout.")
+    micro_rollout_batch_size: int = Field(8, ge=1, description="Per GPU, when computing log-probs/values.")
+    train_batch_size: int = Field(128, ge=1, description="Samples per optimizer step (global).")
+    micro_train_batch_size: int = Field(8, ge=1, description="Samples per GPU per forward/backward.")
+    episodes: int = Field(1, ge=1, description="Passes over the prompt set.")
+    max_epochs: int = Field(1, ge=1, description="Optimizer passes over each rollout.")
+    actor_lr: float = Field(5e-7, gt=0)
+    critic_lr: float = Field(9e-6, gt=0, description="PPO only.")
+    lr_warmup_ratio: float = Field(0.03, ge=0, le=1)
+    kl_coef: float = Field(0.01, ge=0, description="0 drops the reference model.")
+    kl_estimator: Literal["k1", "k2", "k3"] = "k1"
+    kl_as_loss: bool = Field(False, description="KL as a loss term (GRPO) instead of a reward penalty.")
+    eps_clip: float = Field(0.2, gt=0)
+    eps_clip_high: float | None = Field(None, gt=0, description="Asymmetric clip (eps_clip, eps_clip_high).")
+    value_clip: float = Field(0.5, gt=0, description="PPO only.")
+    gamma: float = Field(1.0, gt=0, le=1, description="PPO only (GAE).")
+    lambd: float = Field(1.0, ge=0, le=1, description="PPO only (GAE).")
+    normalize_reward: bool = False
+    dynamic_filtering: tuple[float, float] | None = Field(
+        None, description="Keep only prompts whose mean score lies in (low, high), e.g. [0.0, 1.0].")
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    seed: int = 42
+
+
+class ResourcesSection(_Section):
+    nodes: int = Field(1, ge=1)
+    gpus_per_node: int = Field(8, ge=1)
+    colocate: Colocate = Field(
+        "all", description="all: hybrid engine, every role and vLLM share every GPU; actor_ref: actor and "
+        "reference share GPUs; none: every role on its own GPUs.")
+    colocate_critic_reward: bool = False
+    actor_gpus: int | None = Field(None, ge=1, description="[default with colocate: all: every GPU]")
+    ref_gpus: int | None = Field(None, ge=1, description="[default: actor_gpus]")
+    critic_gpus: int | None = Field(None, ge=1, description="[default with colocate: all: actor_gpus]")
+    reward_model_gpus: int | None = Field(None, ge=1, description="[default with colocate: all: actor_gpus]")
+    vllm_engines: int | None = Field(None, ge=0, description="[default with colocate: all: actor_gpus / TP]")
+    vllm_tensor_parallel_size: int = Field(1, ge=1)
+    vllm_gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
+    vllm_enforce_eager: bool = False
+    vllm_enable_prefix_caching: bool = False
+    sleep: bool = Field(False, description="Hybrid engine: vLLM and DeepSpeed sleep while the other runs.")
+    zero_stage: Literal[0, 1, 2, 3] = 3
+    dtype: Literal["bf16", "fp16"] = "bf16"
+    adam_offload: bool = False
+    ref_offload: bool = False
+    gradient_checkpointing: bool = True
+    packing_samples: bool = True
+    attn_implementation: str = "flash_attention_2"
+    env_vars: dict[str, str] = Field(default_factory=dict, description="Extra environment for the job.")
+
+
+class WandbSection(_Section):
+    project: str = "acecoder-rl"
+    group: str | None = None
+    org: str | None = None
+
+
+class LoggingSection(_Section):
+    wandb: WandbSection | None = Field(None, description="Log to W&B (needs WANDB_API_KEY when launching).")
+    tensorboard_dir: str | None = None
+    logging_steps: int = Field(1, ge=1)
+
+
+class CheckpointsSection(_Section):
+    save_path: str = Field("runs/{name}/ckpt", description="Resumable DeepSpeed checkpoints.")
+    output_dir: str = Field("runs/{name}/model", description="The final model.")
+    save_steps: int = Field(-1, description="Checkpoint every N steps; -1: only the final model.")
+    max_num: int = Field(3, ge=1, description="Checkpoints kept.")
+    save_hf: bool = False
+    load_checkpoint: bool = Field(False, description="Resume from save_path when it holds a checkpoint.")
+
+
+class ClusterSection(_Section):
+    address: str | None = Field(None, description="Ray dashboard address (http://HEAD:8265).")
+
+
+@dataclass(frozen=True)
+class RolePlacement:
+    """A role's share of the cluster, in OpenRLHF's terms (``--ROLE.num_nodes``, ``--ROLE.num_gpus_per_node``)."""
+
+    gpus: int
+    nodes: int
+    gpus_per_node: int
+
+
+class RunConfig(_Section):
+    name: str = Field(description="Run name: W&B run, checkpoint directories, Ray job id prefix.")
+    backend: Backend = "openrlhf"
+    model: ModelSection
+    data: DataSection
+    reward: RewardSection = Field(default_factory=RewardSection)
+    algorithm: AlgorithmSection = Field(default_factory=AlgorithmSection)
+    resources: ResourcesSection = Field(default_factory=ResourcesSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+    checkpoints: CheckpointsSection = Field(default_factory=CheckpointsSection)
+    cluster: ClusterSection = Field(default_factory=ClusterSection)
+
+    # --- derived values ---------------------------------------------------------------------------------
+
+    def expand(self, template: str) -> str:
+        """A path with ``{name}`` replaced by the run name."""
+        return template.replace("{name}", self.name)
+
+    @property
+    def uses_ref(self) -> bool:
+        return self.algorithm.kl_coef > 0
+
+    @property
+    def uses_critic(self) -> bool:
+        return self.algorithm.name == "ppo"
+
+    @property
+    def uses_reward_model(self) -> bool:
+        return self.reward.where == "reward_model"
+
+    def vllm_engines(self) -> int:
+        r = self.resources
+        if r.vllm_engines is not None:
+            return r.vllm_engines
+        return self.role_gpus()["actor"] // r.vllm_tensor_parallel_size
+
+    def role_gpus(self) -> dict[str, int]:
+        """GPUs of every role this run has (actor, ref, critic, reward_model), defaults filled in."""
+        r = self.resources
+        actor = r.actor_gpus if r.actor_gpus is not None else r.nodes * r.gpus_per_node
+        roles = {"actor": actor}
+        if self.uses_ref:
+            roles["ref"] = r.ref_gpus if r.ref_gpus is not None else actor
+        if self.uses_critic:
+            roles["critic"] = r.critic_gpus if r.critic_gpus is not None else actor
+        if self.uses_reward_model:
+            roles["reward_model"] = r.reward_model_gpus if r.reward_model_gpus is not None else actor
+        return roles
+
+    def placement(self) -> dict[str, RolePlacement]:
+        """Each role as whole nodes or part of one node (validated: every role fits)."""
+        per_node = self.resources.gpus_per_node
+        out = {}
+        for role, gpus in self.role_gpus().items():
+            if gpus <= per_node:
+                out[role] = RolePlacement(gpus, 1, gpus)
+            else:
+                out[role] = RolePlacement(gpus, gpus // per_node, per_node)
+        return out
+
+    # --- validation -------------------------------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _check(self) -> RunConfig:
+        if not _NAME.match(self.name):
+            raise InvalidConfig("name", f"{self.name!r} must be letters, digits, '.', '_' or '-' (it names "
+                                        "directories and the Ray job)")
+        self._check_model_and_reward()
+        self._check_algorithm()
+        self._check_resources()
+        self._check_batches()
+        self._check_paths()
+        return self
+
+    def _check_model_and_reward(self) -> None:
+        m, rw, algo = self.model, self.reward, self.algorithm.name
+        if algo == "ppo" and not m.critic:
+            raise InvalidConfig("model.critic", "algorithm ppo estimates advantages with a critic (GAE): set "
+                                                "model.critic (usually the policy's own weights)")
+        if algo != "ppo" and m.critic:
+            raise InvalidConfig("model.critic", f"only ppo uses a critic; {algo} would ignore "
+                                                f"{m.critic!r}: remove it")
+        if rw.where == "reward_model" and not m.reward_model:
+            raise InvalidConfig("model.reward_model", "reward.where is reward_model: name the reward model")
+        if rw.where != "reward_model" and m.reward_model:
+            raise InvalidConfig("model.reward_model", f"reward.where is {rw.where} (test-based reward), so "
+                                                      "the reward model would be ignored: remove it or set "
+                                                      "reward.where: reward_model")
+        if rw.where == "reward_model":
+            if rw.engine:
+                raise InvalidConfig("reward.engine", "a learned reward model runs no tests: remove reward.engine")
+        else:
+            from acecoder_rl.reward.config import RewardConfig
+
+            try:
+                RewardConfig.from_dict(rw.engine)
+            except (TypeError, ValueError) as exc:
+                raise InvalidConfig("reward.engine", str(exc)) from None
+        if rw.where == "service":
+            svc = rw.service
+            if svc is None or bool(svc.urls) == (svc.start is not None):
+                raise InvalidConfig("reward.service", "reward.where is service: give either service.urls "
+                                                      "(running services) or service.start (start one)")
+            if svc.start is not None:
+                self._check_serve_flags()
+            elif rw.engine:
+                raise InvalidConfig("reward.engine", "running services (service.urls) score with their own "
+                                                     "settings (acecoder-rl serve options): remove reward.engine, "
+                                                     "or let the run start its service (service.start)")
+        elif rw.service is not None:
+            raise InvalidConfig("reward.service", f"only used with reward.where: service (it is {rw.where})")
+
+    def _check_serve_flags(self) -> None:
+        from acecoder_rl.train.reward_service import SERVE_FLAGS
+
+        given = {key for key, value in self.reward.engine.items() if value is not None}  # null: not set
+        if "workers" in given:
+            raise InvalidConfig("reward.engine.workers", "a started service's workers are "
+                                                         "reward.service.start.workers: move it there")
+        unsupported = sorted(given - set(SERVE_FLAGS))
+        if unsupported:
+            raise InvalidConfig(f"reward.engine.{unsupported[0]}",
+                                "`acecoder-rl serve` has no option for it, so a started service cannot apply "
+                                f"it (supported: {', '.join(sorted(SERVE_FLAGS))})")
+
+    def _check_algorithm(self) -> None:
+        a = self.algorithm
+        if a.name in GROUP_BASELINE_ALGORITHMS and a.samples_per_prompt < 2:
+            raise InvalidConfig("algorithm.samples_per_prompt",
+                                f"{a.name} subtracts a per-prompt baseline; with 1 sample per prompt every "
+                                "advantage is 0 and nothing is learned: use 2 or more (AceCoder used 8)")
+        if a.kl_as_loss and a.kl_coef == 0:
+            raise InvalidConfig("algorithm.kl_as_loss", "kl_coef is 0, so there is no KL term to use as a loss")
+        if a.dynamic_filtering is not None:
+            low, high = a.dynamic_filtering
+            if not 0 <= low < high <= 1:
+                raise InvalidConfig("algorithm.dynamic_filtering",
+                                    f"[{low}, {high}] must satisfy 0 <= low < high <= 1 (scores are pass rates)")
+            if a.samples_per_prompt < 2:
+                raise InvalidConfig("algorithm.dynamic_filtering",
+                                    "filters prompts by the spread of their samples' scores: needs "
+                                    "samples_per_prompt >= 2")
+            if self.reward.where == "reward_model":
+                raise InvalidConfig("algorithm.dynamic_filtering",
+                                    "needs 0-1 scores from a remote reward (OpenRLHF): not with reward_model")
+
+    def _check_resources(self) -> None:
+        r = self.resources
+        total = r.nodes * r.gpus_per_node
+        given = {"actor": r.actor_gpus, "ref": r.ref_gpus, "critic": r.critic_gpus,
+                 "reward_model": r.reward_model_gpus}
+        roles = self.role_gpus()
+        for role, value in given.items():
+            if role not in roles and value is not None:
+                why = {"ref": "kl_coef is 0 (no reference model)", "critic": "only ppo has a critic",
+                       "reward_model": "reward.where is not reward_model"}[role]
+                raise InvalidConfig(f"resources.{role}_gpus", f"this run has no {role} role ({why}): remove it")
+        if r.colocate != "all":
+            missing = [role for role in ("actor", "critic", "reward_model") if role in roles and given[role] is None]
+            if r.colocate == "none" and "ref" in roles and given["ref"] is None:
+                missing.append("ref")
+            if missing:
+                raise InvalidConfig(f"resources.{missing[0]}_gpus",
+                                    f"required with colocate: {r.colocate} (only colocate: all shares every GPU)")
+            if r.vllm_engines is None:
+                raise InvalidConfig("resources.vllm_engines", f"required with colocate: {r.colocate}")
+        tp = r.vllm_tensor_parallel_size
+        if tp > r.gpus_per_node:
+            raise InvalidConfig("resources.vllm_tensor_parallel_size",
+                                f"{tp} > gpus_per_node={r.gpus_per_node}: one vLLM engine must fit on one node")
+        for role, gpus in roles.items():
+            if gpus > r.gpus_per_node and (gpus % r.gpus_per_node or gpus // r.gpus_per_node > r.nodes):
+                raise InvalidConfig(f"resources.{role}_gpus",
+                                    f"{gpus} GPUs cannot be placed on {r.nodes} node(s) of {r.gpus_per_node}: use "
+                                    f"at most {r.gpus_per_node}, or a multiple of it up to {total}")
+        vllm = self.vllm_engines() * tp
+        if r.colocate == "all" and r.vllm_engines is None and roles["actor"] % tp:
+            raise InvalidConfig("resources.vllm_tensor_parallel_size",
+                                f"actor_gpus={roles['actor']} is not a multiple of {tp}: set resources.vllm_engines")
+        if r.colocate_critic_reward:
+            if "critic" not in roles or "reward_model" not in roles:
+                raise InvalidConfig("resources.colocate_critic_reward",
+                                    "needs both a critic (ppo) and a reward model (reward.where: reward_model)")
+            if roles["critic"] != roles["reward_model"]:
+                raise InvalidConfig("resources.reward_model_gpus",
+                                    f"colocated with the critic, so it must equal critic_gpus={roles['critic']}")
+        if r.colocate == "all":
+            for role, gpus in roles.items():
+                if gpus != total:
+                    raise InvalidConfig(f"resources.{role}_gpus",
+                                        f"colocate: all shares all {total} GPUs ({r.nodes} x {r.gpus_per_node}) "
+                                        f"between every role, so it must be {total}, not {gpus}")
+            if vllm != total:
+                raise InvalidConfig("resources.vllm_engines",
+                                    f"with colocate: all, vLLM must span the actor's {total} GPUs: "
+                                    f"{self.vllm_engines()} engines x TP {tp} = {vllm}")
+            used = total
+        else:
+            if r.sleep:
+                raise InvalidConfig("resources.sleep", "vLLM/DeepSpeed sleep only helps GPUs that are shared by "
+                                                       "both: it needs colocate: all")
+            parts = {"actor": roles["actor"], "vLLM": vllm}
+            if r.colocate == "actor_ref":
+                if "ref" in roles and roles["ref"] != roles["actor"]:
+                    raise InvalidConfig("resources.ref_gpus",
+                                        f"colocate: actor_ref puts the reference on the actor's GPUs, so it must "
+                                        f"equal actor_gpus={roles['actor']}, not {roles['ref']}")
+            elif "ref" in roles:
+                parts["ref"] = roles["ref"]
+            if "critic" in roles:
+                parts["critic"] = roles["critic"]
+            if "reward_model" in roles and not r.colocate_critic_reward:
+                parts["reward_model"] = roles["reward_model"]
+            used = sum(parts.values())
+            if used != total:
+                detail = " + ".join(f"{k} {v}" for k, v in parts.items())
+                raise InvalidConfig("resources",
+                                    f"the roles use {used} GPUs ({detail}) but {r.nodes} node(s) x "
+                                    f"{r.gpus_per_node} = {total} are declared: make them add up, or use "
+                                    "colocate: all to share every GPU")
+        if r.packing_samples and self.vllm_engines() == 0:
+            raise InvalidConfig("resources.packing_samples", "OpenRLHF packs samples only with vLLM rollouts: "
+                                                             "set vllm_engines > 0 or packing_samples: false")
+        for key in r.env_vars:
+            if key in OPENRLHF_DRIVER_ENV:
+                raise InvalidConfig(f"resources.env_vars.{key}",
+                                    "OpenRLHF's ray.init sets it too and Ray then refuses the job (runtime env "
+                                    "conflict): export it where the Ray nodes start (launch/ scripts) instead")
+            if key.startswith(RESERVED_ENV_PREFIX) or key == "WANDB_API_KEY":
+                raise InvalidConfig(f"resources.env_vars.{key}",
+                                    "set by the launcher from the reward/logging sections and the environment")
+
+    def _check_batches(self) -> None:
+        a, roles = self.algorithm, self.role_gpus()
+        # Each optimizer step splits train_batch_size samples over the data-parallel ranks (one per GPU of
+        # the role), each doing whole micro batches; anything else leaves ranks with ragged batches.
+        for role in ("actor", "critic"):
+            if role not in roles:
+                continue
+            unit = a.micro_train_batch_size * roles[role]
+            if a.train_batch_size % unit:
+                raise InvalidConfig("algorithm.train_batch_size",
+                                    f"{a.train_batch_size} is not a multiple of micro_train_batch_size x "
+                                    f"{role} GPUs = {a.micro_train_batch_size} x {roles[role]} = {unit}")
+        samples = a.rollout_batch_size * a.samples_per_prompt
+        if samples % a.train_batch_size:
+            raise InvalidConfig("algorithm.train_batch_size",
+                                f"a rollout makes rollout_batch_size x samples_per_prompt = {samples} samples, "
+                                f"not a whole number of training batches of {a.train_batch_size}")
+        if samples // a.micro_rollout_batch_size < roles["actor"]:
+            raise InvalidConfig("algorithm.micro_rollout_batch_size",
+                                f"a rollout's {samples} samples in micro batches of {a.micro_rollout_batch_size} "
+                                f"leave some of the {roles['actor']} actor GPUs without work")
+
+    def _check_paths(self) -> None:
+        steps = self.checkpoints.save_steps
+        if steps == 0 or steps < -1:
+            raise InvalidConfig("checkpoints.save_steps", f"{steps}: use -1 (final model only) or a positive "
+                                                          "number of steps")
+        path = self.data.path
+        if "," in path or "@" in path:
+            raise InvalidConfig("data.path", f"{path!r}: OpenRLHF splits dataset names at ',' and '@'; "
+                                             "rename the file")
+        if self.data.ship and Path(path).suffix.lower() not in (".jsonl", ".json", ".parquet"):
+            raise InvalidConfig("data.path", f"{path!r}: a shipped data file must be .jsonl, .json or .parquet "
+                                             "(`acecoder-rl data prepare` writes train.jsonl)")
+        templated = {"checkpoints.save_path": self.checkpoints.save_path,
+                     "checkpoints.output_dir": self.checkpoints.output_dir,
+                     "logging.tensorboard_dir": self.logging.tensorboard_dir}
+        for key, value in templated.items():
+            if value is None:
+                continue
+            fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+            if fields - {"name"}:
+                raise InvalidConfig(key, f"{value!r}: only {{name}} can be substituted, not "
+                                         f"{{{min(fields - {'name'})}}}")
+
+
+# --- loading ---------------------------------------------------------------------------------------------
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Load, merge (``extends``) and validate a run config file; errors name the file and the key."""
+    layered = load_layered(path)
+    return run_config_from_layers(layered)
+
+
+def run_config_from_layers(layered: LayeredYaml) -> RunConfig:
+    try:
+        return RunConfig.model_validate(layered.data)
+    except InvalidConfig as exc:
+        key = tuple(exc.key.split("."))
+        raise AcecoderError(f"{_where(layered, key)}: {exc.key}: {exc.message}") from None
+    except ValidationError as exc:
+        raise AcecoderError(_format_validation_error(layered, exc)) from None
+
+
+def _where(layered: LayeredYaml, key: tuple[str, ...]) -> str:
+    origin = layered.origin(key)
+    if origin == layered.path:
+        return str(origin)
+    return f"{layered.path} (key set in {origin})"
+
+
+def _format_validation_error(layered: LayeredYaml, exc: ValidationError) -> str:
+    messages = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(str(p) for p in err["loc"])
+        key = ".".join(loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(loc[:-1])
+            text = f"unknown key; known keys here: {', '.join(known)}"
+        elif err["type"] == "missing":
+            text = "required key is missing"
+        else:
+            text = f"{err['msg']} (got {err.get('input')!r})"
+        messages.append(f"{_where(layered, loc)}: {key}: {text}")
+    more = f" (and {len(messages) - 1} more: {'; '.join(messages[1:])})" if len(messages) > 1 else ""
+    return messages[0] + more
+
+
+def _known_keys(loc: tuple[str, ...]) -> list[str]:
+    model: Any = RunConfig
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return sorted(model.model_fields)
+    return []
+
+
+def _model_of(annotation: Any) -> Any:
+    """The BaseModel inside ``X`` or ``X | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None

@@ -1,0 +1,267 @@
+"""Run a config with OpenRLHF: as a Ray job on a cluster, or in the foreground on this machine.
+
+On a cluster the job is submitted through the Ray Jobs API with a runtime env that carries what the trainer
+needs and the nodes may not have: a small working directory holding the reward plug-in and the prepared
+data file (``openrlhf_reward.py``, ``data/<file>``), this package as a ``py_module`` (so the plug-in imports
+the same reward code as the submitter), and the reward settings as environment variables. Ray starts the
+trainer, and every actor it creates, in that working directory, so the command names the files relatively.
+Checkpoint and log paths are made absolute against the launch directory instead: the job's working
+directory is a temporary copy that disappears with the job (so those paths must be on storage that every
+node mounts at the same place, as Slurm clusters do for home and project directories).
+
+Without an address the same command runs as a child process here, with local paths; OpenRLHF then starts a
+local Ray instance itself.
+
+A service that the config asks to start (``reward.service.start``) is started before either, and stopped
+after the run ends however it ends.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import acecoder_rl
+from acecoder_rl.errors import AcecoderError
+from acecoder_rl.train.config import RunConfig
+from acecoder_rl.train.openrlhf_cmd import (
+    SHIPPED_DATA_DIR,
+    SHIPPED_PLUGIN,
+    TrainerFiles,
+    format_command,
+    reward_env,
+    trainer_argv,
+)
+from acecoder_rl.train.reward_service import StartedService, advertised_url, serve_args
+
+if TYPE_CHECKING:
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+# Never uploaded with the package: byte code is rebuilt on the nodes, and stale files would shadow sources.
+UPLOAD_EXCLUDES = ["__pycache__/", "*.pyc"]
+JOB_POLL_S = 2.0
+
+
+def default_plugin() -> Path:
+    """``reward_fns/openrlhf_reward.py`` of the source tree this package runs from."""
+    return Path(acecoder_rl.__file__).resolve().parent.parent / "reward_fns" / "openrlhf_reward.py"
+
+
+def resolve_address(cli_address: str | None, cfg: RunConfig) -> str | None:
+    """The Ray dashboard address: ``--address``, else ``$RAY_ADDRESS``, else the config's ``cluster.address``."""
+    return cli_address or os.environ.get("RAY_ADDRESS") or cfg.cluster.address
+
+
+@dataclass
+class RunPlan:
+    """Everything a launch does, decided before anything starts (what ``--dry-run`` prints)."""
+
+    cfg: RunConfig
+    address: str | None
+    argv: list[str]
+    env_vars: dict[str, str]
+    """Added to the trainer's environment (secrets excluded: see :attr:`secret_names`)."""
+    local_files: dict[str, Path]
+    """Files this machine must have, by config key (``data.path``, ``reward.plugin``)."""
+    resume_from: Path | None = None
+    """``--resume``: the checkpoint directory the trainer will look in."""
+    upload: dict[str, Path] = field(default_factory=dict)
+    """Cluster runs: name in the job's working directory -> file on this machine."""
+    py_modules: list[Path] = field(default_factory=list)
+
+    @property
+    def secret_names(self) -> list[str]:
+        """Secrets forwarded from the launching shell into the job: never in configs, never printed."""
+        names = []
+        if self.cfg.logging.wandb is not None:
+            names.append("WANDB_API_KEY")
+        if self.cfg.reward.where == "service" and os.environ.get("ACECODER_REWARD_TOKEN"):
+            names.append("ACECODER_REWARD_TOKEN")
+        return names
+
+    def describe(self) -> str:
+        """The command and its runtime environment, as ``--dry-run`` prints them."""
+        where = f"a Ray job at {self.address}" if self.address else "in the foreground on this machine"
+        lines = [f"# run {self.cfg.name} ({self.cfg.backend}) {where}"]
+        start = self.cfg.reward.service.start if self.cfg.reward.where == "service" else None
+        if start is not None:
+            args = serve_args(start, self.cfg.reward.engine)
+            lines.append(f"# reward service, up before the trainer and stopped after it: acecoder-rl serve "
+                         f"--port {start.port} {shlex.join(args)}")
+        lines.append(format_command(self.argv))
+        runtime_env: dict[str, object] = {"env_vars": dict(sorted(self.env_vars.items()))}
+        if self.address:
+            runtime_env["working_dir"] = {name: str(src) for name, src in sorted(self.upload.items())}
+            runtime_env["py_modules"] = [str(p) for p in self.py_modules]
+            runtime_env["excludes"] = UPLOAD_EXCLUDES
+        if self.secret_names:
+            runtime_env["env_vars_from_your_environment"] = self.secret_names
+        lines.append("# runtime env:")
+        lines.append(json.dumps(runtime_env, indent=2))
+        return "\n".join(lines)
+
+
+def plan_run(cfg: RunConfig, *, address: str | None, resume: bool = False, base_dir: Path | None = None,
+             hostname: str | None = None) -> RunPlan:
+    """Decide the command, environment and uploads of a run (nothing is started or read).
+
+    ``base_dir`` anchors the config's relative paths [default: the current directory]; ``hostname`` is how
+    the nodes reach this machine, for a reward service started here [default: its fully qualified name].
+    """
+    base_dir = (base_dir or Path.cwd()).resolve()
+    local: dict[str, Path] = {}
+    if not cfg.uses_reward_model:
+        plugin = Path(cfg.reward.plugin) if cfg.reward.plugin else default_plugin()
+        local["reward.plugin"] = plugin if plugin.is_absolute() else base_dir / plugin
+    data = Path(cfg.data.path)
+    data = data if data.is_absolute() else base_dir / data
+    if cfg.data.ship or not address:
+        local["data.path"] = data
+    urls = None
+    if cfg.reward.where == "service" and cfg.reward.service.start is not None:
+        urls = [advertised_url(cfg.reward.service.start, hostname)]
+    env = {**cfg.resources.env_vars, **reward_env(cfg, urls)}
+    resume_from = Path(cfg.expand(cfg.checkpoints.save_path)) if resume else None
+    if resume_from is not None and not resume_from.is_absolute():
+        resume_from = base_dir / resume_from
+    if not address:
+        files = TrainerFiles.local(cfg, base_dir, local.get("reward.plugin"))
+        argv = trainer_argv(cfg, files, resume=resume, python=sys.executable)
+        return RunPlan(cfg, None, argv, env, local, resume_from)
+    upload = {}
+    if "reward.plugin" in local:
+        upload[SHIPPED_PLUGIN] = local["reward.plugin"]
+    if cfg.data.ship:
+        upload[f"{SHIPPED_DATA_DIR}/{data.name}"] = data
+    argv = trainer_argv(cfg, TrainerFiles.shipped(cfg, base_dir), resume=resume)
+    return RunPlan(cfg, address, argv, env, local, resume_from, upload, [Path(acecoder_rl.__file__).resolve().parent])
+
+
+def execute(plan: RunPlan) -> None:
+    """Run the plan to its end: the trainer's output streams here; a failed run raises AcecoderError."""
+    _check_inputs(plan)
+    env = dict(plan.env_vars)
+    for name in plan.secret_names:
+        env[name] = os.environ[name]
+    with _reward_service(plan):
+        if plan.address:
+            _run_ray_job(plan, env)
+        else:
+            _run_foreground(plan, env)
+
+
+def _check_inputs(plan: RunPlan) -> None:
+    if plan.cfg.logging.wandb is not None and not os.environ.get("WANDB_API_KEY"):
+        raise AcecoderError("logging.wandb is set: export WANDB_API_KEY (it is forwarded to the job, never "
+                            "written into the command)")
+    for key, path in plan.local_files.items():
+        if not path.is_file():
+            hint = " (write it with `acecoder-rl data prepare ... -o DIR`)" if key == "data.path" else ""
+            raise AcecoderError(f"{key}: {path} not found{hint}")
+    # OpenRLHF resumes from <ckpt.path>/_actor when it exists and silently starts over when it does not.
+    if plan.resume_from is not None and not (plan.resume_from / "_actor").is_dir():
+        print(f"acecoder-rl: warning: --resume, but no checkpoint in {plan.resume_from} (as seen from this "
+              "machine): unless the nodes see one there, the run starts from the beginning",
+              file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _reward_service(plan: RunPlan) -> Iterator[None]:
+    cfg = plan.cfg
+    start = cfg.reward.service.start if cfg.reward.where == "service" else None
+    if start is None:
+        yield
+        return
+    with StartedService(start, cfg.reward.engine, plan.env_vars["ACECODER_REWARD_URL"]) as url:
+        print(f"acecoder-rl: reward service ready at {url}", file=sys.stderr, flush=True)
+        yield
+
+
+def _run_foreground(plan: RunPlan, env: dict[str, str]) -> None:
+    proc = subprocess.Popen(plan.argv, env={**os.environ, **env})
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        proc.wait()
+        raise
+    if code != 0:
+        raise AcecoderError(f"trainer exited with status {code}: {shlex.join(plan.argv[:3])} ...")
+
+
+def _run_ray_job(plan: RunPlan, env: dict[str, str]) -> None:
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    try:
+        client = JobSubmissionClient(plan.address)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise AcecoderError(f"cannot reach the Ray dashboard at {plan.address}: {exc} (start the head with "
+                            "launch/ray_head.sh; the address is http://HEAD:8265)") from None
+    job_id = f"{plan.cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    with _staged_working_dir(plan.upload) as working_dir:
+        runtime_env = {"working_dir": str(working_dir), "py_modules": [str(p) for p in plan.py_modules],
+                       "excludes": UPLOAD_EXCLUDES, "env_vars": env}
+        try:
+            client.submit_job(entrypoint=shlex.join(plan.argv), runtime_env=runtime_env, submission_id=job_id)
+        except (RuntimeError, ValueError) as exc:
+            raise AcecoderError(f"Ray refused the job: {str(exc).splitlines()[0]} (a data file too large to "
+                                "upload can stay on shared storage: data.ship: false)") from None
+    print(f"acecoder-rl: submitted Ray job {job_id} to {plan.address}", file=sys.stderr, flush=True)
+    try:
+        _stream_logs(client, job_id)
+        status = _wait_terminal(client, job_id)
+    except KeyboardInterrupt:
+        # The run depends on this process (it holds the reward service, if any): stop the job with it.
+        client.stop_job(job_id)
+        raise AcecoderError(f"interrupted: stopped Ray job {job_id}") from None
+    if status != JobStatus.SUCCEEDED:
+        message = (client.get_job_info(job_id).message or "").strip()
+        last_line = message.splitlines()[-1] if message else "no message"
+        raise AcecoderError(f"Ray job {job_id} ended {status.value}: {last_line}")
+
+
+def _stream_logs(client: JobSubmissionClient, job_id: str) -> None:
+    import asyncio
+
+    async def tail() -> None:
+        async for chunk in client.tail_job_logs(job_id):
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+
+    asyncio.run(tail())
+
+
+def _wait_terminal(client: JobSubmissionClient, job_id: str) -> JobStatus:
+    # The log stream can close a moment before the status turns terminal.
+    while True:
+        status = client.get_job_status(job_id)
+        if status.is_terminal():
+            return status
+        time.sleep(JOB_POLL_S)
+
+
+@contextlib.contextmanager
+def _staged_working_dir(upload: dict[str, Path]) -> Iterator[Path]:
+    """A temporary directory laid out as the job's working directory; Ray packs it at submission."""
+    with tempfile.TemporaryDirectory(prefix="acecoder-rl-job-") as tmp:
+        root = Path(tmp)
+        for name, src in upload.items():
+            dest = root / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(src, dest)  # same file system: no copy of a large data file
+            except OSError:
+                shutil.copyfile(src, dest)
+        yield root

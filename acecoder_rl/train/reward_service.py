@@ -1,0 +1,82 @@
+"""The reward service a run starts for itself (``reward.service.start``): up before the job, down after.
+
+The service is ``acecoder-rl serve`` in a child process of the launcher (the machine that submits the job,
+usually the Ray head). Its reward settings come from the run's ``reward.engine`` through ``serve``'s own
+options, so the service scores exactly as the config says; a setting ``serve`` has no option for is refused
+when the config is loaded (:data:`SERVE_FLAGS`), never dropped silently.
+"""
+from __future__ import annotations
+
+import socket
+from types import TracebackType
+
+from acecoder_rl.errors import AcecoderError
+from acecoder_rl.train.config import ServiceStart
+
+# reward.engine key -> `acecoder-rl serve` option. Booleans are (on-flag, off-flag).
+SERVE_FLAGS: dict[str, str | tuple[str, str]] = {
+    "mode": "--mode",
+    "timeout_per_test": "--timeout-per-test",
+    "timeout_per_program": "--timeout-per-program",
+    "memory_mb": "--memory-mb",
+    "all_pass_bonus": "--all-pass-bonus",
+    "format_penalty": "--format-penalty",
+    "salvage_code": ("--salvage", "--no-salvage"),
+    "cache_size": "--cache-size",
+}
+_WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def serve_args(start: ServiceStart, engine: dict) -> list[str]:
+    """``acecoder-rl serve`` options (all but ``--port``) for a run's service."""
+    args = ["--host", start.host]
+    if start.workers is not None:
+        args += ["--workers", str(start.workers)]
+    for key in sorted(k for k, v in engine.items() if v is not None):  # null: serve's own default
+        flag = SERVE_FLAGS[key]
+        if isinstance(flag, tuple):
+            args.append(flag[0] if engine[key] else flag[1])
+        else:
+            args += [flag, str(engine[key])]
+    return args
+
+
+def advertised_url(start: ServiceStart, hostname: str | None = None) -> str:
+    """The URL the trainer's nodes use: a wildcard bind address is no address to connect to, so it becomes
+    ``hostname`` (this machine's fully qualified name by default)."""
+    host = start.advertise_host
+    if host is None:
+        host = (hostname or socket.getfqdn()) if start.host in _WILDCARD_HOSTS else start.host
+    return f"http://{host}:{start.port}"
+
+
+class StartedService:
+    """``with StartedService(start, engine) as url:`` the service answers ``/health`` 200 inside the block."""
+
+    def __init__(self, start: ServiceStart, engine: dict, url: str) -> None:
+        self.start = start
+        self.args = serve_args(start, engine)
+        self.url = url
+        self._process = None
+
+    def __enter__(self) -> str:
+        from acecoder_rl.service.process import ServiceProcess
+
+        try:
+            self._process = ServiceProcess(self.args, port=self.start.port,
+                                           start_timeout=self.start.startup_timeout_s)
+            self._process.wait_ready(timeout=self.start.startup_timeout_s)
+        except RuntimeError as exc:
+            self.close()
+            raise AcecoderError(f"reward service (acecoder-rl serve {' '.join(self.args)}) did not become "
+                                f"healthy: {str(exc).splitlines()[0]}") from None
+        return self.url
+
+    def close(self) -> None:
+        if self._process is not None and self._process.proc.poll() is None:
+            self._process.stop()
+        self._process = None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

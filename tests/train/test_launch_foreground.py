@@ -1,0 +1,165 @@
+"""`acecoder-rl train` without a Ray address: plan, dry run, and real foreground runs of a stand-in trainer."""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from acecoder_rl.cli.app import main
+from acecoder_rl.train.config import RunConfig, load_run_config
+from acecoder_rl.train.launch import default_plugin, plan_run, resolve_address
+from acecoder_rl.train.openrlhf_cmd import TRAINER_MODULE_ENV
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE_TRAINER = REPO / "tests" / "launch" / "fake_openrlhf_trainer.py"
+
+
+@pytest.fixture
+def run_dir(tmp_path, monkeypatch) -> Path:
+    """A launch directory with a prepared data file, a reward plug-in, and the stand-in trainer selected."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "train.jsonl").write_text('{"id": "x", "context_messages": [], "test_cases": []}\n')
+    (tmp_path / "plugin.py").write_text("def reward_func(queries, prompts, labels):\n    return {}\n")
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    shutil.copy(FAKE_TRAINER, modules / "fake_openrlhf_trainer.py")
+    monkeypatch.setenv("PYTHONPATH", str(modules))
+    monkeypatch.setenv(TRAINER_MODULE_ENV, "fake_openrlhf_trainer")
+    monkeypatch.setenv("FAKE_TRAINER_REPORT", str(tmp_path / "report.json"))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write_config(run_dir: Path, **changes) -> Path:
+    data = {"name": "fg", "model": {"pretrain": "m"}, "data": {"path": "out/train.jsonl"},
+            "reward": {"plugin": "plugin.py", "engine": {"mode": "binary"}},
+            "algorithm": {"rollout_batch_size": 16, "train_batch_size": 32, "micro_train_batch_size": 4,
+                          "micro_rollout_batch_size": 4},
+            "resources": {"nodes": 1, "gpus_per_node": 8}}
+    for section, values in changes.items():
+        data[section] = {**data.get(section, {}), **values} if isinstance(values, dict) else values
+    path = run_dir / "run.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_address_precedence(monkeypatch):
+    cfg = RunConfig.model_validate({"name": "a", "model": {"pretrain": "m"}, "data": {"path": "d.jsonl"},
+                                    "cluster": {"address": "http://from-config:8265"}})
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert resolve_address(None, cfg) == "http://from-config:8265"
+    monkeypatch.setenv("RAY_ADDRESS", "http://from-env:8265")
+    assert resolve_address(None, cfg) == "http://from-env:8265"
+    assert resolve_address("http://from-flag:8265", cfg) == "http://from-flag:8265"
+
+
+def test_cluster_plan_ships_plugin_data_and_package(run_dir):
+    cfg = load_run_config(write_config(run_dir))
+    plan = plan_run(cfg, address="http://head:8265")
+    assert plan.upload == {"openrlhf_reward.py": run_dir / "plugin.py", "data/train.jsonl": run_dir / "out" / "train.jsonl"}
+    assert [p.name for p in plan.py_modules] == ["acecoder_rl"]
+    assert plan.argv[plan.argv.index("--data.prompt_dataset") + 1] == "data/train.jsonl"
+    assert plan.env_vars == {"ACECODER_REWARD_CONFIG": '{"mode":"binary"}'}
+
+
+def test_default_plugin_is_the_source_trees(run_dir):
+    cfg = load_run_config(write_config(run_dir, reward={"plugin": None}))
+    plan = plan_run(cfg, address=None)
+    assert plan.local_files["reward.plugin"] == REPO / "reward_fns" / "openrlhf_reward.py" == default_plugin()
+
+
+def test_dry_run_prints_command_and_runtime_env_without_secrets(run_dir, monkeypatch, capsys):
+    monkeypatch.setenv("WANDB_API_KEY", "secret-key-value")
+    config = write_config(run_dir, logging={"wandb": {"project": "p"}})
+    assert main(["train", str(config), "--dry-run", "--address", "http://head:8265"]) == 0
+    out = capsys.readouterr().out
+    assert "python3 -m fake_openrlhf_trainer" in out and "--data.prompt_dataset data/train.jsonl" in out
+    runtime_env = json.loads(out[out.index("# runtime env:") + len("# runtime env:"):])
+    assert runtime_env["working_dir"]["openrlhf_reward.py"] == str(run_dir / "plugin.py")
+    assert runtime_env["env_vars_from_your_environment"] == ["WANDB_API_KEY"]
+    assert "secret-key-value" not in out
+    assert not (run_dir / "report.json").exists()  # nothing ran
+
+
+def test_foreground_run_gets_the_planned_command_and_files(run_dir, capsys):
+    config = write_config(run_dir)
+    assert main(["train", str(config), "--resume"]) == 0
+    assert f"--resume, but no checkpoint in {run_dir / 'runs' / 'fg' / 'ckpt'}" in capsys.readouterr().err
+    report = json.loads((run_dir / "report.json").read_text())
+    plan = plan_run(load_run_config(config), address=None, resume=True)
+    assert report["argv"] == plan.argv[3:]
+    assert "--ckpt.load_enable" in report["argv"]
+    assert report["--data.prompt_dataset"] == {**report["--data.prompt_dataset"], "exists": True,
+                                               "path": str(run_dir / "out" / "train.jsonl")}
+    assert report["--reward.remote_url"]["path"] == str(run_dir / "plugin.py")
+    assert report["env"] == {"ACECODER_REWARD_CONFIG": '{"mode":"binary"}'}
+    assert report["argv"][report["argv"].index("--ckpt.path") + 1] == str(run_dir / "runs" / "fg" / "ckpt")
+
+
+def test_failed_trainer_is_a_one_line_error(run_dir, monkeypatch, capsys):
+    monkeypatch.setenv("FAKE_TRAINER_EXIT", "3")
+    assert main(["train", str(write_config(run_dir))]) == 1
+    assert "trainer exited with status 3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"data": {"path": "out/missing.jsonl"}}, "data.path: {run_dir}/out/missing.jsonl not found (write it with"),
+    ({"reward": {"plugin": "nope.py"}}, "reward.plugin: {run_dir}/nope.py not found"),
+    ({"logging": {"wandb": {"project": "p"}}}, "logging.wandb is set: export WANDB_API_KEY"),
+])
+def test_missing_inputs_stop_before_anything_starts(run_dir, capsys, changes, message):
+    assert main(["train", str(write_config(run_dir, **changes))]) == 1
+    assert message.format(run_dir=run_dir) in capsys.readouterr().err
+    assert not (run_dir / "report.json").exists()
+
+
+def test_reward_service_runs_for_the_length_of_the_run(run_dir):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = write_config(run_dir, reward={"where": "service", "engine": {"mode": "binary", "timeout_per_test": 2},
+                                           "service": {"start": {"host": "127.0.0.1", "port": port, "workers": 1}}})
+    assert main(["train", str(config)]) == 0
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["env"] == {"ACECODER_REWARD_URL": f"http://127.0.0.1:{port}"}
+    assert report["reward_health"] == 200  # up while the trainer ran
+    with socket.socket() as s:  # and gone after it
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_reward_service_that_cannot_start_stops_the_run(run_dir, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = write_config(run_dir, reward={"where": "service", "service": {
+            "start": {"host": "127.0.0.1", "port": port, "workers": 1, "startup_timeout_s": 60}}})
+        assert main(["train", str(config)]) == 1
+    assert "reward service (acecoder-rl serve --host 127.0.0.1 --workers 1 --mode binary) did not become healthy" \
+        in capsys.readouterr().err
+    assert not (run_dir / "report.json").exists()
+
+
+def test_serve_args_carry_the_engine_settings():
+    from acecoder_rl.train.config import ServiceStart
+    from acecoder_rl.train.reward_service import advertised_url, serve_args
+
+    start = ServiceStart(host="0.0.0.0", port=5001, workers=8)
+    engine = {"mode": "binary", "all_pass_bonus": 0.5, "salvage_code": False, "timeout_per_test": 2.0}
+    assert serve_args(start, engine) == ["--host", "0.0.0.0", "--workers", "8", "--all-pass-bonus", "0.5",
+                                         "--mode", "binary", "--no-salvage", "--timeout-per-test", "2.0"]
+    assert advertised_url(start, "head-1") == "http://head-1:5001"
+    assert advertised_url(ServiceStart(host="10.0.0.5"), "head-1") == "http://10.0.0.5:5000"
+    assert advertised_url(ServiceStart(advertise_host="rm.internal"), "head-1") == "http://rm.internal:5000"
+
+
+def test_unreachable_cluster_is_a_one_line_error(run_dir, capsys):
+    assert main(["train", str(write_config(run_dir)), "--address", "http://127.0.0.1:1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("acecoder-rl: error: cannot reach the Ray dashboard at http://127.0.0.1:1") and err.count("\n") == 1
