@@ -102,8 +102,10 @@ class _Splitter(ast.NodeTransformer):
     def _probe(self, node: ast.expr) -> ast.expr:
         # Names bound by the test *around* the probe (an enclosing comprehension's variable) travel with it;
         # names a comprehension *inside* the probe binds are the child's own business.
-        outer = self.local_names - _bound_locally(node)
-        used = sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & outer)
+        used: list[str] = []
+        if self.local_names:  # most tests bind no names at all: skip the walks
+            outer = self.local_names - _bound_locally(node)
+            used = sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & outer)
         self.probes.append(Probe(ast.unparse(node), tuple(used)))
         call = ast.Call(
             func=ast.Name("__probe__", ast.Load()),
@@ -182,10 +184,11 @@ def _probe_runs_first(expr: ast.expr, probes: list[Probe]) -> bool:
     test) and the program sees exactly the calls, in exactly the order, plain Python would make."""
     if len(probes) != 1 or probes[0].local_names:
         return False
-    calls = [n for n in ast.walk(expr) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-             and n.func.id == "__probe__"]
-    start = (calls[0].lineno, calls[0].col_offset)
-    for node in ast.walk(expr):
+    nodes = list(ast.walk(expr))
+    call = next(n for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                and n.func.id == "__probe__")
+    start = (call.lineno, call.col_offset)
+    for node in nodes:
         if isinstance(node, _SHORT_CIRCUIT) or (isinstance(node, ast.Compare) and len(node.ops) > 1):
             return False
         end = (getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None))
