@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from acecoder_rl.cli.engine_options import engine_config, engine_options
 from acecoder_rl.errors import AcecoderError
 
 
@@ -55,31 +56,16 @@ def _read_items(path: Path, inferences: bool) -> Iterator[tuple[int, dict]]:
 @click.argument("input_path", metavar="INPUT.jsonl", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output JSONL: one line per program, same order, input fields plus the result fields.")
-@click.option("--mode", type=click.Choice(["pass_rate", "binary"]), default="pass_rate", show_default=True)
-@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Sandbox workers [default: CPU cores].")
-@click.option("--timeout-per-test", type=click.FloatRange(min=0, min_open=True), default=4.0, show_default=True)
-@click.option("--timeout-per-program", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True)
-@click.option("--memory-mb", type=click.IntRange(min=64), default=4096, show_default=True)
-@click.option("--all-pass-bonus", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--format-penalty", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--salvage/--no-salvage", default=False, show_default=True,
-              help="Keep the longest valid run of lines of broken code (AceCoder's RL server; not the dataset's rule).")
+@engine_options
 @click.option("--inferences", is_flag=True,
               help="Input rows are AceCode-87K rows: score every recorded inference (one output line each).")
-def score_cmd(input_path: Path, output_path: Path, mode: str, workers: int | None, timeout_per_test: float,
-              timeout_per_program: float, memory_mb: int, all_pass_bonus: float, format_penalty: float,
-              salvage: bool, inferences: bool) -> None:
+def score_cmd(input_path: Path, output_path: Path, inferences: bool, **engine: object) -> None:
     """Score INPUT.jsonl lines {"id", "completion", "test_cases", ...}."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from acecoder_rl.reward import RewardConfig, RewardEngine
+    from acecoder_rl.reward import RewardEngine
 
-    try:
-        config = RewardConfig(mode=mode, workers=workers, timeout_per_test=timeout_per_test,
-                              timeout_per_program=timeout_per_program, memory_mb=memory_mb,
-                              all_pass_bonus=all_pass_bonus, format_penalty=format_penalty, salvage_code=salvage)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    config = engine_config(engine)
     items = [item for _, item in _read_items(input_path, inferences)]  # validates every line before any work
     if not items:
         raise AcecoderError(f"{input_path}: no programs to score")

@@ -5,6 +5,8 @@ import os
 
 import click
 
+from acecoder_rl.cli.engine_options import engine_config, engine_options
+
 TOKEN_ENV = "ACECODER_REWARD_TOKEN"
 
 
@@ -12,7 +14,6 @@ TOKEN_ENV = "ACECODER_REWARD_TOKEN"
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Bind address (0.0.0.0 exposes the service to the network: use --token then).")
 @click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True, help="0 picks a free port.")
-@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Sandbox workers [default: CPU cores].")
 @click.option("--token", default=None, metavar="T",
               help=f"Require 'Authorization: Bearer T' (or ?token=T) on every endpoint but /health "
                    f"[default: ${TOKEN_ENV} if set].")
@@ -27,17 +28,7 @@ TOKEN_ENV = "ACECODER_REWARD_TOKEN"
 @click.option("--shutdown-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
               help="On SIGTERM/SIGINT, how long in-flight requests may take to finish.")
 @click.option("--reuse-port", is_flag=True, help="SO_REUSEPORT: a new server can take over the port while this one drains.")
-@click.option("--mode", type=click.Choice(["pass_rate", "binary"]), default="pass_rate", show_default=True)
-@click.option("--timeout-per-test", type=click.FloatRange(min=0, min_open=True), default=4.0, show_default=True)
-@click.option("--timeout-per-program", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True)
-@click.option("--memory-mb", type=click.IntRange(min=64), default=4096, show_default=True)
-@click.option("--all-pass-bonus", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--format-penalty", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--salvage/--no-salvage", default=False, show_default=True,
-              help="Keep the longest valid run of lines of broken code (AceCoder's RL server; not the dataset's rule).")
-@click.option("--cache-size", type=click.IntRange(min=0), default=None,
-              help="Verdicts remembered for identical (code, tests) pairs; 0 disables the cache "
-                   "[default: the engine's].")
+@engine_options
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True)
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
@@ -45,11 +36,9 @@ TOKEN_ENV = "ACECODER_REWARD_TOKEN"
               help="Score on a Ray reward pool (every node of the cluster) instead of this machine's CPUs.")
 @click.option("--ray-address", default=None, metavar="ADDR",
               help="Ray cluster to join with --ray [default: $RAY_ADDRESS, else the local cluster].")
-def serve(host: str, port: int, workers: int | None, token: str | None, max_pending: int, max_batch: int | None,
-          max_request_mb: float, retry_after: int, shutdown_timeout: float, reuse_port: bool, mode: str,
-          timeout_per_test: float, timeout_per_program: float, memory_mb: int, all_pass_bonus: float,
-          format_penalty: float, salvage: bool, cache_size: int | None, log_level: str, access_log: bool,
-          use_ray: bool, ray_address: str | None) -> None:
+def serve(host: str, port: int, token: str | None, max_pending: int, max_batch: int | None, max_request_mb: float,
+          retry_after: int, shutdown_timeout: float, reuse_port: bool, log_level: str, access_log: bool,
+          use_ray: bool, ray_address: str | None, **engine: object) -> None:
     """Serve the sandboxed reward over HTTP until SIGTERM/SIGINT (then drain and exit 0).
 
     \b
@@ -61,7 +50,6 @@ def serve(host: str, port: int, workers: int | None, token: str | None, max_pend
       GET  /health      200 when serving; 503 while starting or draining
       GET  /metrics     Prometheus text format
     """
-    from acecoder_rl.reward import RewardConfig
     from acecoder_rl.service.app import ServiceConfig
     from acecoder_rl.service.server import serve as run_server
 
@@ -71,11 +59,8 @@ def serve(host: str, port: int, workers: int | None, token: str | None, max_pend
         token = os.environ.get(TOKEN_ENV) or None
     if token is not None and not token.strip():
         raise click.UsageError("--token must not be empty")
+    reward = engine_config(engine)
     try:
-        reward = RewardConfig(mode=mode, workers=workers, timeout_per_test=timeout_per_test,
-                              timeout_per_program=timeout_per_program, memory_mb=memory_mb,
-                              all_pass_bonus=all_pass_bonus, format_penalty=format_penalty, salvage_code=salvage,
-                              **({} if cache_size is None else {"cache_size": cache_size}))
         service = ServiceConfig(host=host, port=port, token=token, max_pending=max_pending, max_batch=max_batch,
                                 max_request_bytes=max(1, int(max_request_mb * 1024 * 1024)),
                                 retry_after_s=retry_after, shutdown_timeout_s=shutdown_timeout,
@@ -95,9 +80,9 @@ def serve(host: str, port: int, workers: int | None, token: str | None, max_pend
         raise click.UsageError("--ray-address needs --ray")
     factory = None
     if use_ray:
+        import functools
+
         from acecoder_rl.reward.ray_pool import RayRewardPool
 
-        def factory() -> RayRewardPool:
-            return RayRewardPool(reward, address=ray_address)
-
+        factory = functools.partial(RayRewardPool, reward, address=ray_address)
     run_server(reward, service, on_listening=announce, engine_factory=factory)

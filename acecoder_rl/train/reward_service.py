@@ -10,20 +10,12 @@ from __future__ import annotations
 import socket
 from types import TracebackType
 
+from acecoder_rl.cli.engine_options import ENGINE_OPTIONS, engine_args
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.train.config import ServiceStart
 
-# reward.engine key -> `acecoder-rl serve` option. Booleans are (on-flag, off-flag).
-SERVE_FLAGS: dict[str, str | tuple[str, str]] = {
-    "mode": "--mode",
-    "timeout_per_test": "--timeout-per-test",
-    "timeout_per_program": "--timeout-per-program",
-    "memory_mb": "--memory-mb",
-    "all_pass_bonus": "--all-pass-bonus",
-    "format_penalty": "--format-penalty",
-    "salvage_code": ("--salvage", "--no-salvage"),
-    "cache_size": "--cache-size",
-}
+# reward.engine keys `acecoder-rl serve` has an option for (its workers come from reward.service.start).
+SERVE_FLAGS = frozenset(o.field for o in ENGINE_OPTIONS) - {"workers"}
 _WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
@@ -32,13 +24,7 @@ def serve_args(start: ServiceStart, engine: dict) -> list[str]:
     args = ["--host", start.host]
     if start.workers is not None:
         args += ["--workers", str(start.workers)]
-    for key in sorted(k for k, v in engine.items() if v is not None):  # null: serve's own default
-        flag = SERVE_FLAGS[key]
-        if isinstance(flag, tuple):
-            args.append(flag[0] if engine[key] else flag[1])
-        else:
-            args += [flag, str(engine[key])]
-    return args
+    return args + engine_args(engine)
 
 
 def advertised_url(start: ServiceStart, hostname: str | None = None) -> str:
