@@ -37,6 +37,8 @@ setup(
         "click>=8.1",
         "rich>=13",
         "matplotlib>=3.7",
+        # `acecoder-rl report` reads OpenRLHF's TensorBoard event files (and torch's SummaryWriter needs it)
+        "tensorboard>=2.14",
         "pyseccomp>=0.1.2; sys_platform == 'linux'",
         # the HTTP reward service (`acecoder-rl serve`) and its client
         "starlette>=0.37",

@@ -20,11 +20,13 @@ def cli() -> None:
 def _register_subcommands() -> None:
     # Each sub-group module owns its heavy imports inside its commands, so `--help` stays fast.
     from acecoder_rl.cli.data_cmds import data
+    from acecoder_rl.cli.eval_cmds import eval_cmd
+    from acecoder_rl.cli.report_cmds import report
     from acecoder_rl.cli.reward_cmds import reward
     from acecoder_rl.cli.serve_cmds import serve
     from acecoder_rl.cli.train_cmds import sweep, train
 
-    for command in (data, reward, serve, train, sweep):
+    for command in (data, reward, serve, train, sweep, eval_cmd, report):
         cli.add_command(command)
 
 

@@ -1,0 +1,115 @@
+"""Training runs as time series: find a run's logs, read them, and give every backend's metrics one name.
+
+A run directory is either
+
+* the local backend's ``RUN_DIR/metrics.jsonl``, one JSON object per step (:mod:`acecoder_rl.report.local`),
+  or
+* OpenRLHF's TensorBoard logs (``--logger.tensorboard_dir``; OpenRLHF writes into ``<dir>/<run_name>/``):
+  every directory under RUN_DIR that holds ``events.out.tfevents.*`` files is one run
+  (:mod:`acecoder_rl.report.tensorboard`), so pointing at a sweep's shared ``tensorboard_dir`` reports all its
+  runs.
+
+Both are read into the same :data:`METRICS` names, so reports compare runs of either kind.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from acecoder_rl.errors import AcecoderError
+
+STATUSES = ("ok", "no_code", "syntax_error", "runtime_error", "timeout", "crashed", "memory", "sandbox_error")
+
+#: Canonical metric names, in report order. Rewards and rates are per-sample means over a training step.
+METRICS = (
+    "reward",
+    "reward_std",
+    "pass_rate",
+    "all_pass_rate",
+    "kl",
+    "response_length",
+    "learning_rate",
+    *(f"status_{status}" for status in STATUSES),
+)
+
+EVENT_FILE = "events.out.tfevents."
+LOCAL_FILE = "metrics.jsonl"
+
+
+@dataclass
+class Series:
+    """One metric over training: ``steps`` increasing, one value per step."""
+
+    steps: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+    @classmethod
+    def from_points(cls, points: dict[int, float]) -> Series:
+        ordered = sorted(points.items())
+        return cls([step for step, _ in ordered], [value for _, value in ordered])
+
+
+@dataclass
+class Run:
+    """A training run: where it came from and its metrics (only those that were logged)."""
+
+    name: str
+    backend: str  # "local" or "openrlhf"
+    source: Path  # the metrics file, or the directory of event files
+    series: dict[str, Series]
+
+    @property
+    def last_step(self) -> int:
+        return max(series.steps[-1] for series in self.series.values())
+
+    @property
+    def logged_steps(self) -> int:
+        return len({step for series in self.series.values() for step in series.steps})
+
+
+def load_runs(run_dirs: list[Path]) -> list[Run]:
+    """Every run found in ``run_dirs`` (in the order given), with names that are unique and readable."""
+    from acecoder_rl.report.local import read_local_run
+    from acecoder_rl.report.tensorboard import read_tensorboard_run
+
+    resolved = [path.resolve() for path in run_dirs]
+    for i, path in enumerate(resolved):
+        if path in resolved[:i]:
+            raise AcecoderError(f"run directory {run_dirs[i]} is given twice")
+    runs: list[Run] = []
+    for given in run_dirs:
+        if not given.exists():
+            raise AcecoderError(f"run directory {given} does not exist")
+        if not given.is_dir():
+            raise AcecoderError(f"{given} is not a directory (give the run directory)")
+        if (given / LOCAL_FILE).is_file():
+            runs.append(read_local_run(given / LOCAL_FILE, name=given.resolve().name))
+            continue
+        event_dirs = sorted({file.parent for file in given.rglob(f"{EVENT_FILE}*") if file.is_file()})
+        if not event_dirs:
+            raise AcecoderError(
+                f"{given}: no {LOCAL_FILE} (local backend) and no TensorBoard event files "
+                "(OpenRLHF --logger.tensorboard_dir) in it"
+            )
+        for event_dir in event_dirs:
+            name = given.resolve().name
+            if len(event_dirs) > 1:
+                name += "/" + event_dir.relative_to(given).as_posix()
+            runs.append(read_tensorboard_run(event_dir, name=name))
+    _disambiguate(runs)
+    return runs
+
+
+def _disambiguate(runs: list[Run]) -> None:
+    """Runs that share a name (``a/run`` and ``b/run``) are named by their full path instead."""
+    names = [run.name for run in runs]
+    for run in runs:
+        if names.count(run.name) > 1:
+            run.name = str(run.source.parent if run.backend == "local" else run.source)
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a run name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "run"
