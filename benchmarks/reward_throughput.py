@@ -193,7 +193,10 @@ def main() -> None:
 
     if args.big:
         reps = -(-args.big // len(normal))
-        batch = (normal * reps)[: args.big]
+        # Every program unique (a comment on its first test changes the key, not the verdict), so that the
+        # engine runs all of them instead of answering repeats from its in-flight deduplication.
+        batch = [dict(r, test_cases=[f"{r['test_cases'][0]}  # copy {k}", *r["test_cases"][1:]])
+                 for k, r in enumerate((normal * reps)[: args.big])]
         with RewardEngine(RewardConfig(workers=args.workers, cache_size=0)) as engine:
             engine.score([batch[0]["completion"]], [batch[0]["test_cases"]])
             rss0 = _rss_mb()
@@ -202,8 +205,8 @@ def main() -> None:
             big_s = time.perf_counter() - started
             rss1 = _rss_mb()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"{args.big}-program batch: {args.big / big_s:.1f} programs/s; parent RSS {rss0:.0f} -> {rss1:.0f} MB "
-              f"(peak {peak:.0f} MB); {_agreement(batch, [r.test_results for r in big])}")
+        print(f"{args.big} distinct programs in one batch: {args.big / big_s:.1f} programs/s; parent RSS "
+              f"{rss0:.0f} -> {rss1:.0f} MB (peak {peak:.0f} MB); {_agreement(batch, [r.test_results for r in big])}")
 
 
 if __name__ == "__main__":

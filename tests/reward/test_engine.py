@@ -212,3 +212,16 @@ def test_unexpected_worker_error_becomes_sandbox_error_not_a_hang(monkeypatch):
         assert bad.status is ProgramStatus.SANDBOX_ERROR and "injected" in bad.error
         [good] = e.score([GOOD + "# again\n"], [ADD_TESTS])  # the same worker thread still serves
         assert good.test_results == [1, 1, 1]
+
+
+def test_programs_can_use_tempfile_and_home(engine):
+    """Temporary files and ~ live in the program's private scratch directory (its working directory)."""
+    code = ("import os, tempfile\n"
+            "def add(a, b):\n"
+            "    with tempfile.NamedTemporaryFile('w+') as t:\n"
+            "        t.write(str(a + b)); t.seek(0); value = int(t.read())\n"
+            "    with open(os.path.expanduser('~/note'), 'w') as f:\n"
+            "        f.write('x')\n"
+            "    assert os.path.samefile(tempfile.gettempdir(), os.getcwd())\n"
+            "    return value\n")
+    assert score1(engine, code).test_results == [1, 1, 1]

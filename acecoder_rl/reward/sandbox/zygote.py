@@ -139,9 +139,12 @@ class Zygote:
         self.bpf: tuple | None = None  # compiled seccomp program: (fprog struct, its filter buffer)
         self.features: dict[str, object] = {}
         self.zygote_pid = os.getpid()
+        self.cpu_seconds = int(cfg["cpu_seconds"])
+        self.max_processes = int(cfg["max_processes"])
+        self.devnull = -1
 
     def prepare(self) -> None:
-        for name in (PREIMPORT if self.cfg.get("stdlib", True) else ()):
+        for name in PREIMPORT:
             try:
                 __import__(name)
             except Exception:
@@ -165,9 +168,25 @@ class Zygote:
                 self.features["seccomp_error"] = f"{type(exc).__name__}: {exc}"[:200]
         self.features["dedicated_uid"] = self.uid is not None
         os.makedirs(self.scratch_root, exist_ok=True)
-        if self.cfg.get("freeze"):
-            import gc
-            gc.collect(); gc.freeze()
+        self._set_shared_limits()
+
+    def _set_shared_limits(self) -> None:
+        """What every child needs and the zygote can carry itself, set once instead of in each child
+        (each line of Python a child runs costs it page faults; see raw_fork)."""
+        cfg = self.cfg
+        mem = int(cfg["memory_mb"]) * 1024 * 1024
+        for which, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_DATA, mem),
+                             (resource.RLIMIT_FSIZE, int(cfg["file_size_mb"]) * 1024 * 1024),
+                             (resource.RLIMIT_NOFILE, int(cfg["max_open_files"])), (resource.RLIMIT_CORE, 0)):
+            resource.setrlimit(which, (value, value))
+        # Relative on purpose: a program's home and temporary directory are its own working directory, the
+        # private scratch directory its child chdir()s into. tempfile caches its choice, and importing some
+        # modules (pytest) makes it choose: forget it, so each child chooses for itself.
+        os.environ["HOME"] = os.environ["TMPDIR"] = "."
+        import tempfile
+
+        tempfile.tempdir = None
+        self.devnull = os.open(os.devnull, os.O_RDWR)  # stdin/stdout are /dev/null already; stderr is our log
 
     def serve(self) -> None:
         protocol.send(self.ctrl, {"ready": True, "features": self.features})
@@ -232,31 +251,15 @@ class Zygote:
 
     def _prepare_child(self, sock: socket.socket, scratch: str) -> None:
         """Everything that does not need the program yet (done while the child waits as a spare)."""
-        cfg = self.cfg
         os.setsid()
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
+        os.dup2(self.devnull, 2)  # the zygote's stderr is its log: never a program's
         keep = sock.fileno()
         os.closerange(3, keep)
         os.closerange(keep + 1, 65536)
         os.chdir(scratch)
-        # The zygote was started with a minimal environment (bwrap --clearenv, or an explicit env): only the
-        # per-program directories change. (Clearing os.environ here costs ~90 page faults per program.)
-        os.environ["HOME"] = os.environ["TMPDIR"] = scratch
-        mem = int(cfg["memory_mb"]) * 1024 * 1024
-        limits = [
-            (resource.RLIMIT_AS, mem),
-            (resource.RLIMIT_DATA, mem),
-            (resource.RLIMIT_FSIZE, int(cfg["file_size_mb"]) * 1024 * 1024),
-            (resource.RLIMIT_NOFILE, int(cfg["max_open_files"])),
-            (resource.RLIMIT_CORE, 0),
-            (resource.RLIMIT_CPU, int(cfg["cpu_seconds"])),
-        ]
-        if self.uid is not None:
-            limits.append((resource.RLIMIT_NPROC, int(cfg["max_processes"])))
-        for which, value in limits:
-            resource.setrlimit(which, (value, value))
+        resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds))
+        if self.uid is not None:  # applies to the programs' uid once we switch to it (root ignores it)
+            resource.setrlimit(resource.RLIMIT_NPROC, (self.max_processes, self.max_processes))
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != self.zygote_pid:  # the zygote died before the prctl
             os._exit(72)
