@@ -1,4 +1,5 @@
-"""`acecoder-rl train` and `acecoder-rl sweep`: run configs on a Ray cluster (OpenRLHF) or on this machine."""
+"""`acecoder-rl train` and `acecoder-rl sweep`: run configs on a Ray cluster (OpenRLHF) or on this machine
+(OpenRLHF in the foreground, or TRL with ``backend: local``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,24 +14,43 @@ _ADDRESS_HELP = ("Ray dashboard address, http://HEAD:8265 [default: $RAY_ADDRESS
 
 @click.command("train")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Print the trainer command and its Ray runtime env; start nothing.")
-@click.option("--resume", is_flag=True, help="Continue from the last checkpoint under checkpoints.save_path.")
+@click.option("--model", default=None, metavar="M",
+              help="Override model.pretrain (Hub name, path, or builtin:NAME).")
+@click.option("--dataset", default=None, metavar="D",
+              help="Override data.path (sample, a prepared train.jsonl, a Hub name, builtin:quickstart...).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="backend: local: the run directory [default: runs/<name>-<timestamp>].")
+@click.option("--dry-run", is_flag=True, help="Print the trainer command or settings; start nothing.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint (OpenRLHF: under "
+                                             "checkpoints.save_path; local: in the run directory).")
 @click.option("--address", default=None, metavar="RAY_ADDRESS", help=_ADDRESS_HELP)
-def train(config_path: Path, dry_run: bool, resume: bool, address: str | None) -> None:
+def train(config_path: Path, model: str | None, dataset: str | None, output_dir: Path | None, dry_run: bool,
+          resume: bool, address: str | None) -> None:
     """Train with the run config CONFIG (YAML; see configs/).
 
-    \b
     The config is validated first (unknown keys, GPU layouts that do not add up, batch sizes that do not
-    divide, ... are errors naming the file and key). Then, with an address, the run is submitted as a Ray
-    job whose working directory carries the reward plug-in and the prepared data, and its logs stream here
-    until it ends; without one it runs in the foreground. A reward service the config asks for
-    (reward.service.start) runs for the duration of the run. Ctrl-C stops the job.
+    divide, ... are errors naming the file and key).
+
+    \b
+    backend: openrlhf: with an address, the run is submitted as a Ray job whose working directory carries
+    the reward plug-in and the prepared data, and its logs stream here until it ends; without one it runs in
+    the foreground. A reward service the config asks for (reward.service.start) runs for the duration of the
+    run. Ctrl-C stops the job.
+
+    \b
+    backend: local: TRL trains on this machine (CPU or one GPU) with a sandboxed reward engine; the run
+    directory gets metrics.jsonl, reward_curve.png, TensorBoard logs, checkpoints and the final model.
     """
     from acecoder_rl.train.backends import run
-    from acecoder_rl.train.config import load_run_config
+    from acecoder_rl.train.config import run_config_from_layers
+    from acecoder_rl.train.layered_yaml import load_layered, merge_into, nested
 
-    cfg = load_run_config(config_path)
-    run(cfg, address=address, resume=resume, dry_run=dry_run, echo=click.echo)
+    layered = load_layered(config_path)
+    for key, value, option in (("model.pretrain", model, "--model"), ("data.path", dataset, "--dataset")):
+        if value is not None:
+            merge_into(layered, nested(key, value), Path(option))
+    cfg = run_config_from_layers(layered)
+    run(cfg, address=address, resume=resume, dry_run=dry_run, output_dir=output_dir, echo=click.echo)
 
 
 @click.command("sweep")

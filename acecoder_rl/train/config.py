@@ -2,8 +2,14 @@
 
 A run config says what to train (``model``), on what (``data``), with which reward and where it runs
 (``reward``), how (``algorithm``), on which GPUs (``resources``), what to log (``logging``), where to keep
-checkpoints (``checkpoints``) and on which cluster (``cluster``). ``backend`` picks the trainer that turns the
-config into a job (only ``openrlhf`` today; the ``Literal`` is where a ``local`` backend will be added).
+checkpoints (``checkpoints``) and on which cluster (``cluster``). ``backend`` picks the trainer that runs it:
+``openrlhf`` (a Ray job on GPU nodes) or ``local`` (TRL on this one machine, CPU or one GPU; see
+:mod:`acecoder_rl.train.local`). The local backend reads ``model``, ``data``, ``reward``, ``algorithm``,
+``logging``, ``checkpoints.save_steps``/``max_num`` and its own ``local`` section. It does not use the GPU
+layout (``resources``, ``cluster``, ``algorithm.micro_rollout_batch_size``) or OpenRLHF's paths
+(``checkpoints.save_path``/``output_dir``, ``logging.tensorboard_dir``, ``data.ship``, ``reward.plugin``:
+a local run keeps everything in its run directory), and it refuses what TRL cannot compute the same way
+(``ppo``, ``reinforce_pp``, a KL term placed differently, ...), naming the key.
 
 Every section rejects unknown keys. Combinations that cannot work are refused here, naming the key and
 why, before any GPU is reserved: a role layout that does not add up to the declared GPUs, an estimator
@@ -28,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.train.layered_yaml import LayeredYaml, load_layered
 
-Backend = Literal["openrlhf"]
+Backend = Literal["openrlhf", "local"]
 Algorithm = Literal["ppo", "reinforce_pp", "reinforce_pp_baseline", "grpo", "rloo"]
 RewardWhere = Literal["plugin", "service", "ray_pool", "reward_model"]
 Colocate = Literal["none", "actor_ref", "all"]
@@ -178,6 +184,12 @@ class CheckpointsSection(_Section):
     load_checkpoint: bool = Field(False, description="Resume from save_path when it holds a checkpoint.")
 
 
+class LocalSection(_Section):
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: the GPU if any, else the CPU.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass "
+                                                            "(less GPU memory on large models, more time).")
+
+
 class ClusterSection(_Section):
     address: str | None = Field(None, description="Ray dashboard address (http://HEAD:8265).")
 
@@ -202,6 +214,7 @@ class RunConfig(_Section):
     logging: LoggingSection = Field(default_factory=LoggingSection)
     checkpoints: CheckpointsSection = Field(default_factory=CheckpointsSection)
     cluster: ClusterSection = Field(default_factory=ClusterSection)
+    local: LocalSection = Field(default_factory=LocalSection, description="backend: local only.")
 
     # --- derived values ---------------------------------------------------------------------------------
 
@@ -258,10 +271,18 @@ class RunConfig(_Section):
         if not _NAME.match(self.name):
             raise InvalidConfig("name", f"{self.name!r} must be letters, digits, '.', '_' or '-' (it names "
                                         "directories and the Ray job)")
+        if self.backend == "local":
+            from acecoder_rl.train.local.mapping import plan_trl
+
+            plan_trl(self)  # first: an algorithm TRL cannot run makes the other checks moot
+        elif "local" in self.model_fields_set:
+            raise InvalidConfig("local", "only used with backend: local")
         self._check_model_and_reward()
         self._check_algorithm()
-        self._check_resources()
-        self._check_batches()
+        if self.backend == "openrlhf":
+            self._check_resources()
+            self._check_batches()
+            self._check_openrlhf_paths()
         self._check_paths()
         return self
 
@@ -450,13 +471,6 @@ class RunConfig(_Section):
         if steps == 0 or steps < -1:
             raise InvalidConfig("checkpoints.save_steps", f"{steps}: use -1 (final model only) or a positive "
                                                           "number of steps")
-        path = self.data.path
-        if "," in path or "@" in path:
-            raise InvalidConfig("data.path", f"{path!r}: OpenRLHF splits dataset names at ',' and '@'; "
-                                             "rename the file")
-        if self.data.ship and Path(path).suffix.lower() not in (".jsonl", ".json", ".parquet"):
-            raise InvalidConfig("data.path", f"{path!r}: a shipped data file must be .jsonl, .json or .parquet "
-                                             "(`acecoder-rl data prepare` writes train.jsonl)")
         templated = {"checkpoints.save_path": self.checkpoints.save_path,
                      "checkpoints.output_dir": self.checkpoints.output_dir,
                      "logging.tensorboard_dir": self.logging.tensorboard_dir}
@@ -467,6 +481,15 @@ class RunConfig(_Section):
             if fields - {"name"}:
                 raise InvalidConfig(key, f"{value!r}: only {{name}} can be substituted, not "
                                          f"{{{min(fields - {'name'})}}}")
+
+    def _check_openrlhf_paths(self) -> None:
+        path = self.data.path
+        if "," in path or "@" in path:
+            raise InvalidConfig("data.path", f"{path!r}: OpenRLHF splits dataset names at ',' and '@'; "
+                                             "rename the file")
+        if self.data.ship and Path(path).suffix.lower() not in (".jsonl", ".json", ".parquet"):
+            raise InvalidConfig("data.path", f"{path!r}: a shipped data file must be .jsonl, .json or .parquet "
+                                             "(`acecoder-rl data prepare` writes train.jsonl)")
 
 
 # --- loading ---------------------------------------------------------------------------------------------

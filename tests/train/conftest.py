@@ -31,8 +31,19 @@ class PlannedRun:
 
 
 def config_files() -> list[Path]:
-    """Run configs and grids; files starting with ``_`` are partial bases, not runs."""
-    return sorted(p for p in CONFIGS.glob("*/*.yaml") if not p.name.startswith("_"))
+    """OpenRLHF run configs and grids; files starting with ``_`` are partial bases, not runs, and configs of
+    another backend (``backend: local`` trains with TRL on one machine) have no OpenRLHF command."""
+    files = sorted(p for p in CONFIGS.rglob("*.yaml") if not p.name.startswith("_"))
+    return [p for p in files if backends_of(p) == {"openrlhf"}]
+
+
+def backends_of(path: Path) -> set[str]:
+    from acecoder_rl.train.config import load_run_config
+    from acecoder_rl.train.sweep import expand_grid
+
+    if path.parent.name in GRID_DIRS:
+        return {run.config.backend for run in expand_grid(path)}
+    return {load_run_config(path).backend}
 
 
 def case_id(path: Path) -> str:
