@@ -45,13 +45,19 @@ ENGINE_OPTIONS: tuple[EngineOption, ...] = (
 )
 
 
-def engine_options(command: Callable) -> Callable:
-    """Decorator adding every :data:`ENGINE_OPTIONS` option (values arrive under their field names)."""
-    for option in reversed(ENGINE_OPTIONS):
-        command = click.option(option.flag, option.field, type=None if option.is_flag_pair else option.click_type,
-                               default=option.default, show_default=option.default is not None,
-                               help=option.help)(command)
-    return command
+def engine_options(command: Callable | None = None, *, fields: tuple[str, ...] | None = None) -> Callable:
+    """Decorator adding the :data:`ENGINE_OPTIONS` options (all, or those of ``fields``); values arrive under
+    their field names. ``@engine_options`` or ``@engine_options(fields=("workers", ...))``."""
+
+    def decorate(command: Callable) -> Callable:
+        for option in reversed(ENGINE_OPTIONS):
+            if fields is None or option.field in fields:
+                command = click.option(option.flag, option.field, type=None if option.is_flag_pair else option.click_type,
+                                       default=option.default, show_default=option.default is not None,
+                                       help=option.help)(command)
+        return command
+
+    return decorate(command) if command is not None else decorate
 
 
 def engine_config(values: dict):

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import click
 from click.core import ParameterSource
 
+from acecoder_rl.cli.engine_options import engine_config, engine_options
+
 if TYPE_CHECKING:
     from typing import Self  # Python 3.11+; only read by type checkers here
 
@@ -92,13 +94,7 @@ def _ks(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tupl
     help="chat: the row's context_messages through the tokenizer's chat template; plain: the row's "
     "question as raw text; auto: chat when the tokenizer has a template.",
 )
-@click.option(
-    "--workers", type=click.IntRange(1, 256), default=None, help="Sandbox workers [default: CPU cores]."
-)
-@click.option(
-    "--timeout-per-test", type=click.FloatRange(min=0, min_open=True), default=4.0, show_default=True
-)
-@click.option("--memory-mb", type=click.IntRange(min=64), default=4096, show_default=True)
+@engine_options(fields=("workers", "timeout_per_test", "memory_mb"))
 @click.option(
     "-o",
     "--output-dir",
@@ -134,7 +130,6 @@ def eval_cmd(
     """
     from acecoder_rl.cli.data_cmds import _quiet_datasets
     from acecoder_rl.eval import GenerationSettings, evaluate
-    from acecoder_rl.reward import RewardConfig
 
     if (model is None) == (completions_file is None):
         raise click.UsageError("give exactly one of --model and --completions")
@@ -160,7 +155,7 @@ def eval_cmd(
             seed=seed,
             prompt_style=prompt_style,
         )
-    reward = RewardConfig(workers=workers, timeout_per_test=timeout_per_test, memory_mb=memory_mb)
+    reward = engine_config({"workers": workers, "timeout_per_test": timeout_per_test, "memory_mb": memory_mb})
     with _quiet_datasets(), _Bars() as bars:
         summary = evaluate(
             benchmark,
