@@ -139,7 +139,7 @@ def _line(name: str, seconds: float, rows: list[dict], results: list[list[int]])
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workload", type=Path, default=DEFAULT_WORKLOAD)
-    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument("--workers", type=int, default=None, help="engine workers [default: the engine's own]")
     ap.add_argument("--big", type=int, default=10_000, help="programs in the memory-flatness batch (0: skip)")
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--skip-timeouts", action="store_true")
@@ -151,8 +151,11 @@ def main() -> None:
     normal = [r for r in rows if r["kind"] != "timeout"]
     hanging = [r for r in rows if r["kind"] == "timeout"]
     items = [(_extract(r["completion"]), r["test_cases"]) for r in normal]
+    cores = os.cpu_count() or 1
+    engine_workers = RewardConfig(workers=args.workers).n_workers
     print(f"workload {args.workload} : {len(normal)} programs / {sum(len(r['test_cases']) for r in normal)} asserts "
-          f"(+{len(hanging)} timeout items), {args.workers} workers on {os.cpu_count()} cores\n")
+          f"(+{len(hanging)} timeout items); engine: {engine_workers} workers; floor and naive: one process "
+          f"per core; {cores} cores\n")
     print("| harness      |   wall s | programs/s | asserts/s | agreement with ground truth |")
     print("|---|---:|---:|---:|---|")
 
@@ -161,12 +164,12 @@ def main() -> None:
         src.write_text("".join(json.dumps(r) + "\n" for r in normal))
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "acecoder_rl", "reward", "score", str(src), "-o", str(out),
-                        "--workers", str(args.workers)], check=True, stdout=subprocess.DEVNULL)
+                        "--workers", str(engine_workers)], check=True, stdout=subprocess.DEVNULL)
         cli_s = time.perf_counter() - started
         cli_results = [json.loads(line)["test_results"] for line in out.open()]
     _line("engine-cli", cli_s, normal, cli_results)
 
-    with RewardEngine(RewardConfig(workers=args.workers, cache_size=0)) as engine:
+    with RewardEngine(RewardConfig(workers=engine_workers, cache_size=0)) as engine:
         start_s = engine.start_seconds
         started = time.perf_counter()
         api = engine.score([r["completion"] for r in normal], [r["test_cases"] for r in normal])
@@ -174,10 +177,10 @@ def main() -> None:
         _line("engine-api", api_s, normal, [r.test_results for r in api])
         fallbacks = engine.stats["fallback_tests"]
 
-        floor_s, floor_results = _pool_run(_floor_one, items, args.workers)
+        floor_s, floor_results = _pool_run(_floor_one, items, cores)
         _line("floor", floor_s, normal, floor_results)
         if not args.skip_naive:
-            naive_s, naive_results = _pool_run(_naive_one, items, args.workers)
+            naive_s, naive_results = _pool_run(_naive_one, items, cores)
             _line("naive", naive_s, normal, naive_results)
             print(f"\nengine-cli / naive = {naive_s / cli_s:.1f}x; engine-api / naive = {naive_s / api_s:.1f}x")
         print(f"engine-cli / floor = {cli_s / floor_s:.2f}x the floor's time; engine start {start_s:.2f} s; "
@@ -187,9 +190,9 @@ def main() -> None:
             started = time.perf_counter()
             res = engine.score([r["completion"] for r in hanging], [r["test_cases"] for r in hanging])
             hang_s = time.perf_counter() - started
-            ideal = sum(len(r["test_cases"]) for r in hanging) * 4.0 / args.workers
+            ideal = sum(len(r["test_cases"]) for r in hanging) * 4.0 / engine_workers
             print(f"timeout items: {len(hanging)} programs in {hang_s:.1f} s (ideal: per-test limits over "
-                  f"{args.workers} workers = {ideal:.1f} s); {_agreement(hanging, [r.test_results for r in res])}")
+                  f"{engine_workers} workers = {ideal:.1f} s); {_agreement(hanging, [r.test_results for r in res])}")
 
     if args.big:
         reps = -(-args.big // len(normal))
@@ -197,7 +200,7 @@ def main() -> None:
         # engine runs all of them instead of answering repeats from its in-flight deduplication.
         batch = [dict(r, test_cases=[f"{r['test_cases'][0]}  # copy {k}", *r["test_cases"][1:]])
                  for k, r in enumerate((normal * reps)[: args.big])]
-        with RewardEngine(RewardConfig(workers=args.workers, cache_size=0)) as engine:
+        with RewardEngine(RewardConfig(workers=engine_workers, cache_size=0)) as engine:
             engine.score([batch[0]["completion"]], [batch[0]["test_cases"]])
             rss0 = _rss_mb()
             started = time.perf_counter()

@@ -26,7 +26,7 @@ class EngineOption:
 
 
 ENGINE_OPTIONS: tuple[EngineOption, ...] = (
-    EngineOption("workers", "--workers", click.IntRange(1, 256), None, "Sandbox workers [default: CPU cores]."),
+    EngineOption("workers", "--workers", click.IntRange(1, 256), None, "Sandbox workers [default: 1.5 per CPU core]."),
     EngineOption("mode", "--mode", click.Choice(["pass_rate", "binary"]), "pass_rate",
                  "pass_rate: passed/total; binary: 1 only when every test passes."),
     EngineOption("timeout_per_test", "--timeout-per-test", click.FloatRange(min=0, min_open=True), 4.0,

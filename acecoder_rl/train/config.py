@@ -87,7 +87,7 @@ class DataSection(_Section):
 class ServiceStart(_Section):
     host: str = "0.0.0.0"
     port: int = Field(5000, ge=1, le=65535)
-    workers: int | None = Field(None, ge=1, le=256, description="Sandbox workers [default: CPU cores].")
+    workers: int | None = Field(None, ge=1, le=256, description="Sandbox workers [default: 1.5 per CPU core].")
     advertise_host: str | None = Field(
         None, description="Host name the trainer's nodes use to reach the service [default: this host].")
     startup_timeout_s: float = Field(300.0, gt=0)
