@@ -11,6 +11,7 @@ import click
 
 from acecoder_rl.cli.engine_options import engine_config, engine_options
 from acecoder_rl.errors import AcecoderError
+from acecoder_rl.jsonl import read_objects
 
 
 @click.group()
@@ -20,36 +21,27 @@ def reward() -> None:
 
 def _read_items(path: Path, inferences: bool) -> Iterator[tuple[int, dict]]:
     """Yield (line number, item) with item = {"completion", "test_cases", ...carried fields}."""
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise AcecoderError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise AcecoderError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            tests = row.get("test_cases")
-            if not isinstance(tests, list) or not tests or not all(isinstance(t, str) for t in tests):
-                raise AcecoderError(f"{path}:{lineno}: field 'test_cases' must be a non-empty list of strings")
-            if inferences:
-                infs = row.get("inferences")
-                if not isinstance(infs, list):
-                    raise AcecoderError(f"{path}:{lineno}: --inferences needs an AceCode row with an 'inferences' list")
-                for k, inf in enumerate(infs):
-                    if not isinstance(inf, dict) or not isinstance(inf.get("completion"), str):
-                        raise AcecoderError(f"{path}:{lineno}: inferences[{k}].completion must be a string")
-                    yield lineno, {
-                        "id": f"{row.get('id', lineno)}#{inf.get('completion_id', k)}",
-                        "model_name": inf.get("model_name"), "recorded_pass_rate": inf.get("pass_rate"),
-                        "completion": inf["completion"], "test_cases": tests,
-                    }
-            else:
-                if not isinstance(row.get("completion"), str):
-                    raise AcecoderError(f"{path}:{lineno}: field 'completion' must be a string "
-                                        "(for AceCode-87K rows use --inferences)")
-                yield lineno, row
+    for lineno, row in read_objects(path):
+        tests = row.get("test_cases")
+        if not isinstance(tests, list) or not tests or not all(isinstance(t, str) for t in tests):
+            raise AcecoderError(f"{path}:{lineno}: field 'test_cases' must be a non-empty list of strings")
+        if inferences:
+            infs = row.get("inferences")
+            if not isinstance(infs, list):
+                raise AcecoderError(f"{path}:{lineno}: --inferences needs an AceCode row with an 'inferences' list")
+            for k, inf in enumerate(infs):
+                if not isinstance(inf, dict) or not isinstance(inf.get("completion"), str):
+                    raise AcecoderError(f"{path}:{lineno}: inferences[{k}].completion must be a string")
+                yield lineno, {
+                    "id": f"{row.get('id', lineno)}#{inf.get('completion_id', k)}",
+                    "model_name": inf.get("model_name"), "recorded_pass_rate": inf.get("pass_rate"),
+                    "completion": inf["completion"], "test_cases": tests,
+                }
+        else:
+            if not isinstance(row.get("completion"), str):
+                raise AcecoderError(f"{path}:{lineno}: field 'completion' must be a string "
+                                    "(for AceCode-87K rows use --inferences)")
+            yield lineno, row
 
 
 @reward.command("score")

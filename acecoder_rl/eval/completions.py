@@ -14,10 +14,10 @@ the file and line (or the missing ids). ``allow_partial`` evaluates only the pro
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from acecoder_rl.errors import AcecoderError
+from acecoder_rl.jsonl import parse_object
 
 _SHOWN_IDS = 5
 
@@ -64,12 +64,7 @@ def read_completions(
 
 
 def _parse_line(line: str, where: str) -> tuple[str, list[str]]:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise AcecoderError(f"{where}: not valid JSON ({exc.msg})") from None
-    if not isinstance(row, dict):
-        raise AcecoderError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    row = parse_object(line, where)
     ids = [row[key] for key in ("id", "task_id") if key in row]
     if not ids:
         raise AcecoderError(f"{where}: no 'id' (or 'task_id') field")

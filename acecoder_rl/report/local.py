@@ -8,11 +8,11 @@ missing. A step logged twice (a resumed run) keeps its last line's values.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from acecoder_rl.errors import AcecoderError
+from acecoder_rl.jsonl import read_objects
 from acecoder_rl.report.runs import STATUSES, Run, Series
 
 #: metrics.jsonl key -> canonical metric name.
@@ -31,28 +31,19 @@ LOCAL_KEYS = {
 def read_local_run(path: Path, *, name: str) -> Run:
     """The run logged in ``path`` (a ``metrics.jsonl``)."""
     points: dict[str, dict[int, float]] = {}
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
+    for lineno, row in read_objects(path):
+        where = f"{path}:{lineno}"
+        step = row.get("step")
+        if not isinstance(step, int) or isinstance(step, bool):
+            raise AcecoderError(f"{where}: field 'step' must be an integer")
+        for key, metric in LOCAL_KEYS.items():
+            value = row.get(key)
+            if value is None:
                 continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise AcecoderError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise AcecoderError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            step = row.get("step")
-            if not isinstance(step, int) or isinstance(step, bool):
-                raise AcecoderError(f"{where}: field 'step' must be an integer")
-            for key, metric in LOCAL_KEYS.items():
-                value = row.get(key)
-                if value is None:
-                    continue
-                if not isinstance(value, (int, float)) or isinstance(value, bool):
-                    raise AcecoderError(f"{where}: field {key!r} must be a number, got {value!r}")
-                if math.isfinite(value):
-                    points.setdefault(metric, {})[step] = float(value)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise AcecoderError(f"{where}: field {key!r} must be a number, got {value!r}")
+            if math.isfinite(value):
+                points.setdefault(metric, {})[step] = float(value)
     if not points:
         raise AcecoderError(
             f"{path}: no logged metrics (expected lines such as "
