@@ -50,6 +50,7 @@ class ProgramRun:
         self.code = code
         self.tests = tests
         self.names = sorted(set().union(*(test_names(t) for t in tests)) & _CHECKER_NAMES) if tests else []
+        self._guard = frozenset(self.names) & PARENT_BUILTINS  # names whose redefinition changes the plans
         n = len(tests)
         self.status = [TestStatus.NOT_RUN] * n
         self.errors: list[str | None] = [None] * n
@@ -101,10 +102,14 @@ class ProgramRun:
             if self.status[j] is TestStatus.NOT_RUN and self.errors[j] is None:
                 self.errors[j] = reason
 
-    def _load(self, child: ChildHandle, cap: float) -> bool:
-        """Run the program's top level in ``child``; False (with the reason recorded) when it cannot run."""
+    def _load(self, child: ChildHandle, cap: float, then: list[str]) -> bool:
+        """Run the program's top level in ``child``; False (with the reason recorded) when it cannot run.
+
+        ``then``: probes the child evaluates right after a successful load, as one batch (saving a round
+        trip), unless the program binds one of ``unless_bound`` (then the plans they came from are wrong)."""
         deadline = min(time.monotonic() + self.cfg.timeout_per_test, cap)
-        message = {"op": "load", "code": self.code, "salvage": self.cfg.salvage_code, "names": self.names}
+        message = {"op": "load", "code": self.code, "salvage": self.cfg.salvage_code, "names": self.names,
+                   "then": then, "unless_bound": sorted(self._guard)}
         try:
             reply = child.request(message, deadline)
         except protocol.ChannelTimeout:
@@ -132,13 +137,19 @@ class ProgramRun:
 
     def _run_in(self, child: ChildHandle, start: int, cap: float) -> int:
         """Run tests from ``start`` in ``child``; return the index of the next test to run."""
-        if not self._load(child, cap):
+        # Plans as they are when the program redefines none of the builtins the tests use (almost always):
+        # the first run of eager tests is sent with the program itself.
+        plans = [compile_test(t) for t in self.tests]
+        first = self._eager_run(plans, start)
+        if not self._load(child, cap, [plans[k].probes[0].source for k in first]):
             return len(self.tests)
+        queued: list[int] = first  # tests whose probe answers are on their way (one batch request)
+        shadowed = self.bound & PARENT_BUILTINS
+        if shadowed:  # the child did not run the batch (see child.Harness.serve)
+            plans = [compile_test(t, frozenset(shadowed & test_names(t))) for t in self.tests]
+            queued = []
         deadline = [0.0]
         evaluator = TestEvaluator(lambda message: self._ask(child, message, deadline[0]), self.cfg.error_chars)
-        shadowed = self.bound & PARENT_BUILTINS
-        plans = [compile_test(t, frozenset(shadowed & test_names(t))) for t in self.tests]
-        queued: list[int] = []  # tests whose probe answers are on their way (one batch request)
         i = start
         while i < len(self.tests):
             now = time.monotonic()
@@ -173,24 +184,28 @@ class ProgramRun:
                 return len(self.tests)
         return i
 
-    def _request_batch(self, child: ChildHandle, plans: list, i: int) -> list[int]:
-        """Ask for the probes of the run of eager tests starting at ``i`` in one request (if 2 or more)."""
+    def _eager_run(self, plans: list, i: int) -> list[int]:
+        """The run of eager tests starting at ``i``, when it is worth a batch (2 or more tests)."""
         j = i
         while j < len(plans) and plans[j].eager and not (self.cfg.stop_on_first_failure and j > i):
             j += 1
-        if j - i < 2:
-            return []
-        try:
-            protocol.send(child.sock, {"op": "batch", "probes": [plans[k].probes[0].source for k in range(i, j)]})
-        except OSError:
-            raise ChildDied() from None
-        return list(range(i, j))
+        return list(range(i, j)) if j - i >= 2 else []
+
+    def _request_batch(self, child: ChildHandle, plans: list, i: int) -> list[int]:
+        """Ask for the probes of the run of eager tests starting at ``i`` in one request."""
+        run = self._eager_run(plans, i)
+        if run:
+            try:
+                protocol.send(child.sock, {"op": "batch", "probes": [plans[k].probes[0].source for k in run]})
+            except OSError:
+                raise ChildDied() from None
+        return run
 
     @staticmethod
     def _ask(child: ChildHandle, message: dict | None, deadline: float) -> object:
         """One answer from the child (sending ``message`` first unless it is None: a batched answer)."""
         try:
-            return child.request(message, deadline) if message is not None else protocol.recv(child.sock, deadline)
+            return child.request(message, deadline) if message is not None else child.reader.recv(deadline)
         except protocol.ChannelTimeout:
             raise ProbeTimeout() from None
         except protocol.ChannelClosed:

@@ -9,7 +9,9 @@ replacing functions, writing to the socket) can at worst corrupt its own answers
 checks against values the child never had.
 
 Requests (parent -> child), one JSON frame each:
-  {"op": "load", "code": str, "salvage": bool, "names": [str]}
+  {"op": "load", "code": str, "salvage": bool, "names": [str], "then": [str], "unless_bound": [str]}
+                               run the program; then, unless it bound one of "unless_bound", evaluate the
+                               "then" probes as a batch (below)
   {"op": "probe", "src": str, "locals": {name: ref}, "fresh": bool}
                                evaluate an expression in the program's namespace; "fresh" starts a new test
   {"op": "batch", "probes": [str]}  the probes of consecutive one-probe tests, answered one frame each
@@ -95,6 +97,12 @@ class Harness:
                 protocol.send(self.sock, reply)
             except BaseException:
                 return
+            # A load may carry the first batch of probes; it runs only if the program bound none of the
+            # names that would change them, judged on the same "bound" list the parent just received.
+            then = request.get("then") if request.get("op") == "load" else None
+            if then and reply.get("ok") and not set(reply.get("bound", ())) & set(request.get("unless_bound", ())):
+                if not self.batch(then):
+                    return
 
     def batch(self, probes: list) -> bool:
         """Evaluate the probes of consecutive tests, one answer frame each, as the parent would ask them one

@@ -27,6 +27,7 @@ class ChildHandle:
     def __init__(self, pid: int, sock: socket.socket) -> None:
         self.pid = pid
         self.sock = sock
+        self.reader = protocol.FrameReader(sock)
 
     def request(self, message: dict, deadline: float) -> object:
         """Send one request and wait for its answer until ``deadline`` (monotonic).
@@ -38,7 +39,7 @@ class ChildHandle:
             protocol.send(self.sock, message)
         except OSError as exc:
             raise protocol.ChannelClosed(str(exc)) from None
-        return protocol.recv(self.sock, deadline)
+        return self.reader.recv(deadline)
 
     def close(self) -> None:
         try:

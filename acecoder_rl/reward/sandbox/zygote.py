@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import errno
+import gc
 import json
 import os
 import random
@@ -38,6 +39,7 @@ import child  # noqa: E402
 import protocol  # noqa: E402
 
 SPARES = 8  # children forked per batch (see Zygote.spawn)
+WARM_UP_ROUNDS = 20  # CPython 3.11 specialises a function after 8 calls and an instruction after ~53 runs
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -169,6 +171,34 @@ class Zygote:
         self.features["dedicated_uid"] = self.uid is not None
         os.makedirs(self.scratch_root, exist_ok=True)
         self._set_shared_limits()
+        self._warm_up()
+        # Every object that exists now lives for the zygote's whole life: keep the collector from walking
+        # (and so copying, in each child) the pages that hold them.
+        gc.collect()
+        gc.freeze()
+
+    @staticmethod
+    def _warm_up() -> None:
+        """Run the child's request loop here, on a fixed program of our own, before any fork.
+
+        CPython 3.11 rewrites a function's bytecode in place as it warms up (counters, then specialised
+        instructions). Code that first runs in a child does that in every child, on pages shared with the
+        zygote: each such write is a copy-on-write fault. Warmed here once, the children inherit the
+        specialised code and only read it (~80 fewer faults per program)."""
+        program = "def _warm(x):\n    return [x, x + 1, str(x), (x, 0.5), {str(x): {x}}, x > 1, None]\n"
+        for _ in range(WARM_UP_ROUNDS):
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                protocol.send(ours, {"op": "load", "code": program, "salvage": False, "names": ["len"],
+                                     "then": ["_warm(1)", "_warm(2)", "_warm"], "unless_bound": ["len"]})
+                protocol.send(ours, {"op": "batch", "probes": ["_warm(3)", "_warm(4)"]})
+                protocol.send(ours, {"op": "probe", "src": "_warm(x)", "locals": {"x": ["val", ["i", "0x3"]]},
+                                     "fresh": True})
+                ours.shutdown(socket.SHUT_WR)
+                child.Harness(theirs, 100).serve()
+            finally:
+                ours.close()
+                theirs.close()
 
     def _set_shared_limits(self) -> None:
         """What every child needs and the zygote can carry itself, set once instead of in each child
