@@ -243,41 +243,56 @@ class Zygote:
     def spawn(self) -> None:
         """Hand over a spare child (already set up); fork a new batch of spares when none is left."""
         if not self.spares:
-            # Every fork makes all of the zygote's pages copy-on-write again, and each page the zygote then
-            # writes costs it a fault. Forking spares in batches shares that cost between SPARES programs.
-            for _ in range(SPARES):
-                self.spares.append(self._fork_child())
+            self._fork_spares()
         pid, ours = self.spares.popleft()
         socket.send_fds(self.ctrl, [struct.pack(">q", pid)], [ours.fileno()])
         ours.close()
 
-    def _fork_child(self) -> tuple[int, socket.socket]:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.serial += 1
-        # Several zygotes may share one scratch root (process isolation): the zygote's pid keeps names apart.
-        scratch = os.path.join(self.scratch_root, f"z{self.zygote_pid}-p{self.serial}")
-        os.mkdir(scratch, 0o700)
-        if self.uid is not None:
-            os.chown(scratch, self.uid, self.uid)
-        pid = raw_fork()
-        if pid == 0:  # ------------------------------------------------------------------ the child
-            try:
-                random.seed()  # os.fork() would have; every program gets its own random state
-                ours.close()
-                self.ctrl.close()
-                self._prepare_child(theirs, scratch)
-                # Wait for the first request still as the zygote's uid: a program running under the
-                # programs' uid cannot signal or stop a child that is not yet its own.
-                poller = select.poll()
-                poller.register(theirs, select.POLLIN | select.POLLHUP)
-                poller.poll()
-                self._drop_privileges()
-                child.run(theirs, int(self.cfg["error_cap"]))
-            finally:
-                os._exit(70)
-        theirs.close()
-        self.children[pid] = scratch
-        return pid, ours
+    def _fork_spares(self) -> None:
+        """Fork SPARES children in a row, each with its own socket and scratch directory.
+
+        Every fork makes all of the zygote's pages copy-on-write again, and each page the zygote then writes
+        costs it a fault: so everything is prepared first and the loop between forks does almost nothing,
+        and the work between batches (finishing programs) is paid once per batch, not once per fork."""
+        prepared = []
+        for _ in range(SPARES):
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.serial += 1
+            # Several zygotes may share one scratch root (process isolation): the pid keeps names apart.
+            scratch = os.path.join(self.scratch_root, f"z{self.zygote_pid}-p{self.serial}")
+            os.mkdir(scratch, 0o700)
+            if self.uid is not None:
+                os.chown(scratch, self.uid, self.uid)
+            prepared.append((ours, theirs, scratch))
+        pids = [0] * SPARES
+        for k in range(SPARES):
+            pid = raw_fork()
+            if pid == 0:
+                self._child_main(prepared[k][1], prepared[k][2])
+            pids[k] = pid
+        for pid, (ours, theirs, scratch) in zip(pids, prepared):
+            theirs.close()
+            self.children[pid] = scratch
+            self.spares.append((pid, ours))
+
+    def _child_main(self, sock: socket.socket, scratch: str) -> None:
+        """The forked child: set up, wait for the first request, become the programs' uid, serve; never returns.
+
+        The other sockets it inherited (the control socket, the other spares') are closed by
+        ``_prepare_child``'s closerange; their Python objects are never finalised (the child leaves by
+        ``os._exit``)."""
+        try:
+            random.seed()  # os.fork() would have; every program gets its own random state
+            self._prepare_child(sock, scratch)
+            # Wait for the first request still as the zygote's uid: a program running under the programs'
+            # uid cannot signal or stop a child that is not yet its own.
+            poller = select.poll()
+            poller.register(sock, select.POLLIN | select.POLLHUP)
+            poller.poll()
+            self._drop_privileges()
+            child.run(sock, int(self.cfg["error_cap"]))
+        finally:
+            os._exit(70)
 
     def _prepare_child(self, sock: socket.socket, scratch: str) -> None:
         """Everything that does not need the program yet (done while the child waits as a spare)."""
