@@ -5,8 +5,10 @@ Measures on the standard workload (``shared/bench/workload.jsonl``; the 32 ``tim
   engine-api    ``RewardEngine.score`` (cache off), after start-up
   floor         unsafe in-process ``exec``, one process per core (no isolation at all)
   naive         one fresh ``python3 -I`` subprocess per program, one per core (safe, slow)
-plus per-test agreement with the ground truth, engine start time, the timeout items' wall time against the
-ideal (per-test limits spread over all workers), and parent memory across a large batch.
+plus per-test agreement with the ground truth, the share of CPU time the host stole during each
+measurement (on a shared VM, one reason absolute figures move between runs), engine start time, the
+timeout items' wall time against the ideal (their per-test limits scheduled on all workers), and parent
+memory across a large batch.
 
     python benchmarks/reward_throughput.py [--workload PATH] [--big 10000] [--skip-naive]
 """
@@ -26,6 +28,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_WORKLOAD = REPO.parent / "shared" / "bench" / "workload.jsonl"
+
+
+def _makespan(durations: list[float], workers: int) -> float:
+    """Wall time of running whole programs (each on one worker, longest first) on ``workers`` workers:
+    the best a pool can do when a program cannot be split (32 equal programs on 3 workers: 11 rounds)."""
+    loads = [0.0] * workers
+    for d in sorted(durations, reverse=True):
+        loads[loads.index(min(loads))] += d
+    return max(loads)
 
 
 def _rss_mb() -> float:
@@ -130,10 +141,34 @@ def _agreement(rows: list[dict], results: list[list[int]]) -> str:
     return f"{agree / total:.4f} per test, {exact}/{len(rows)} programs exact"
 
 
-def _line(name: str, seconds: float, rows: list[dict], results: list[list[int]]) -> None:
+def _cpu_ticks() -> tuple[int, int]:
+    """(all CPU time, time stolen by the hypervisor) in ticks since boot; (0, 0) where /proc/stat is absent."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+
+
+class _Steal:
+    """Share of the machine's CPU time the host took away during a measurement: on a shared VM this is
+    what makes absolute figures move between runs (the ratios measured side by side move much less)."""
+
+    def __enter__(self) -> "_Steal":
+        self.start = _cpu_ticks()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = _cpu_ticks()
+        total, steal = end[0] - self.start[0], end[1] - self.start[1]
+        self.text = f"{100 * steal / total:.0f}%" if total > 0 else "n/a"
+
+
+def _line(name: str, seconds: float, rows: list[dict], results: list[list[int]], steal: _Steal) -> None:
     n, asserts = len(rows), sum(len(r["test_cases"]) for r in rows)
-    print(f"| {name:<12} | {seconds:8.2f} | {n / seconds:9.1f} | {asserts / seconds:9.0f} | {_agreement(rows, results)} |",
-          flush=True)
+    print(f"| {name:<12} | {seconds:8.2f} | {n / seconds:9.1f} | {asserts / seconds:9.0f} | {steal.text:>5} | "
+          f"{_agreement(rows, results)} |", flush=True)
 
 
 def main() -> None:
@@ -156,32 +191,36 @@ def main() -> None:
     print(f"workload {args.workload} : {len(normal)} programs / {sum(len(r['test_cases']) for r in normal)} asserts "
           f"(+{len(hanging)} timeout items); engine: {engine_workers} workers; floor and naive: one process "
           f"per core; {cores} cores\n")
-    print("| harness      |   wall s | programs/s | asserts/s | agreement with ground truth |")
-    print("|---|---:|---:|---:|---|")
+    print("| harness      |   wall s | programs/s | asserts/s | steal | agreement with ground truth |")
+    print("|---|---:|---:|---:|---:|---|")
 
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
         src.write_text("".join(json.dumps(r) + "\n" for r in normal))
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "acecoder_rl", "reward", "score", str(src), "-o", str(out),
-                        "--workers", str(engine_workers)], check=True, stdout=subprocess.DEVNULL)
-        cli_s = time.perf_counter() - started
+        with _Steal() as steal:
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "acecoder_rl", "reward", "score", str(src), "-o", str(out),
+                            "--workers", str(engine_workers)], check=True, stdout=subprocess.DEVNULL)
+            cli_s = time.perf_counter() - started
         cli_results = [json.loads(line)["test_results"] for line in out.open()]
-    _line("engine-cli", cli_s, normal, cli_results)
+    _line("engine-cli", cli_s, normal, cli_results, steal)
 
     with RewardEngine(RewardConfig(workers=engine_workers, cache_size=0)) as engine:
         start_s = engine.start_seconds
-        started = time.perf_counter()
-        api = engine.score([r["completion"] for r in normal], [r["test_cases"] for r in normal])
-        api_s = time.perf_counter() - started
-        _line("engine-api", api_s, normal, [r.test_results for r in api])
+        with _Steal() as steal:
+            started = time.perf_counter()
+            api = engine.score([r["completion"] for r in normal], [r["test_cases"] for r in normal])
+            api_s = time.perf_counter() - started
+        _line("engine-api", api_s, normal, [r.test_results for r in api], steal)
         fallbacks = engine.stats["fallback_tests"]
 
-        floor_s, floor_results = _pool_run(_floor_one, items, cores)
-        _line("floor", floor_s, normal, floor_results)
+        with _Steal() as steal:
+            floor_s, floor_results = _pool_run(_floor_one, items, cores)
+        _line("floor", floor_s, normal, floor_results, steal)
         if not args.skip_naive:
-            naive_s, naive_results = _pool_run(_naive_one, items, cores)
-            _line("naive", naive_s, normal, naive_results)
+            with _Steal() as steal:
+                naive_s, naive_results = _pool_run(_naive_one, items, cores)
+            _line("naive", naive_s, normal, naive_results, steal)
             print(f"\nengine-cli / naive = {naive_s / cli_s:.1f}x; engine-api / naive = {naive_s / api_s:.1f}x")
         print(f"engine-cli / floor = {cli_s / floor_s:.2f}x the floor's time; engine start {start_s:.2f} s; "
               f"tests checked inside the child (fallback): {fallbacks}")
@@ -190,9 +229,10 @@ def main() -> None:
             started = time.perf_counter()
             res = engine.score([r["completion"] for r in hanging], [r["test_cases"] for r in hanging])
             hang_s = time.perf_counter() - started
-            ideal = sum(len(r["test_cases"]) for r in hanging) * 4.0 / engine_workers
-            print(f"timeout items: {len(hanging)} programs in {hang_s:.1f} s (ideal: per-test limits over "
-                  f"{engine_workers} workers = {ideal:.1f} s); {_agreement(hanging, [r.test_results for r in res])}")
+            ideal = _makespan([len(r["test_cases"]) * 4.0 for r in hanging], engine_workers)
+            print(f"timeout items: {len(hanging)} programs in {hang_s:.1f} s (ideal: their per-test limits "
+                  f"scheduled on {engine_workers} workers = {ideal:.1f} s); "
+                  f"{_agreement(hanging, [r.test_results for r in res])}")
 
     if args.big:
         reps = -(-args.big // len(normal))
