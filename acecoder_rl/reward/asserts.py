@@ -61,16 +61,14 @@ class TestPlan:
     setup: str | None = None  # leading import statements (``import math; assert ...``), run in the child first
     imported: frozenset[str] = frozenset()  # names those imports bind
     eager: bool = False  # the single probe is always evaluated, and first: its value may be fetched in advance
+    names: frozenset[str] = frozenset()  # every name the test loads (see test_names)
 
 
-@functools.lru_cache(maxsize=65536)
 def test_names(source: str) -> frozenset[str]:
-    """Every name a test loads (used to ask the child which of them the program binds)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return frozenset()
-    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+    """Every name a test loads (used to ask the child which of them the program binds).
+
+    Taken from the test's plan, so that each test is parsed once (the plan is cached)."""
+    return compile_test(source).names
 
 
 def entry_names(tests: list[str]) -> list[str]:
@@ -151,9 +149,12 @@ def compile_test(source: str, shadowed: frozenset[str] = frozenset()) -> TestPla
         tree = ast.parse(source, mode="exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return TestPlan(source, "invalid", error=f"test does not parse: {type(exc).__name__}: {exc}"[:300])
+    names = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+    if not tree.body:
+        return TestPlan(source, "statement", names=names)
     *imports, last = tree.body
     if not isinstance(last, ast.Assert) or not all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in imports):
-        return TestPlan(source, "statement")
+        return TestPlan(source, "statement", names=names)
     # Imports carry no expected value: they run in the child (binding names in the program's namespace, as
     # plain Python would) and the assert is split as usual.
     imported = frozenset((a.asname or a.name).split(".")[0] for s in imports for a in s.names)
@@ -169,7 +170,8 @@ def compile_test(source: str, shadowed: frozenset[str] = frozenset()) -> TestPla
     code = compile(ast.fix_missing_locations(ast.Expression(body=rewritten)), "<test>", "eval")
     modules = tuple(sorted((loaded - local - program) & TEST_MODULES))
     return TestPlan(source, "assert", code=code, probes=tuple(splitter.probes), modules=modules, setup=setup,
-                    imported=imported, eager=setup is None and _probe_runs_first(rewritten, splitter.probes))
+                    imported=imported, eager=setup is None and _probe_runs_first(rewritten, splitter.probes),
+                    names=names)
 
 
 _SHORT_CIRCUIT = (ast.BoolOp, ast.IfExp, ast.Lambda, ast.NamedExpr, ast.ListComp, ast.SetComp, ast.DictComp,

@@ -7,7 +7,8 @@ a whole, and ``SANDBOX_ERROR`` marks our own infrastructure failing, never the p
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, fields
+import copy
+from dataclasses import dataclass, field, fields
 
 
 class TestStatus(str, enum.Enum):
@@ -79,11 +80,18 @@ class RewardResult:
         return bool(self.test_results) and all(self.test_results)
 
     def to_dict(self) -> dict:
-        """JSON-ready dict (enums as their string values)."""
-        out = asdict(self)
+        """JSON-ready dict (enums as their string values), sharing nothing mutable with the result.
+
+        Built field by field: ``dataclasses.asdict`` deep-copies recursively and cost the CLI more than
+        writing the line itself."""
+        out = {name: getattr(self, name) for name in _RESULT_FIELDS}
         out["status"] = self.status.value
         out["test_status"] = [s.value for s in self.test_status]
-        if not out["extra"]:
+        out["test_results"] = list(self.test_results)
+        out["test_errors"] = list(self.test_errors)
+        if self.extra:
+            out["extra"] = copy.deepcopy(self.extra)
+        else:
             del out["extra"]
         return out
 
@@ -100,3 +108,6 @@ class RewardResult:
         values["status"] = ProgramStatus(values["status"])
         values["test_status"] = [TestStatus(s) for s in values["test_status"]]
         return cls(**values)
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(RewardResult))

@@ -187,6 +187,24 @@ def test_batched_probes_keep_call_order_opaque_stops_and_timeouts(engine):
     assert result.test_status[4] is TestStatus.TIMEOUT
 
 
+def test_first_batch_rides_with_the_program_unless_it_redefines_a_checked_builtin(engine):
+    """The first run of one-probe tests is sent with the program; a program that redefines a builtin the
+    tests use changes how they split, so then the child must not run that batch (the parent re-plans)."""
+    tests = ["assert f(1) == [1, 1]", "assert f(2) == [2, 2]", "assert sum(f(3)) == 6", "assert sum(10, 4) == 6"]
+    plain = "def f(x):\n    return [x, x]\n"
+    shadowing = "def sum(a, b=0):\n    return a - b\n" + plain
+    assert score1(engine, plain, tests).test_results == [1, 1, 1, 0]
+    # sum(f(3)) keeps the real sum (it wraps the program's answer); sum(10, 4) is the program's own sum
+    assert score1(engine, shadowing, tests).test_results == [1, 1, 1, 1]
+
+
+def test_blank_test_runs_as_plain_python_would(engine):
+    """A blank or comment-only test string checks nothing (``exec`` of it succeeds), as in AceCoder's
+    harness: it passes for every program alike, and never breaks the engine."""
+    result = score1(engine, GOOD, [ADD_TESTS[0], "", "# nothing to check"])
+    assert result.status is ProgramStatus.OK and result.test_results == [1, 1, 1]
+
+
 def test_imap_streams_in_input_order(engine):
     codes = [f"def add(a, b):\n    return a + b + {k % 2}\n" for k in range(9)]
     results = list(engine.imap(((c, ADD_TESTS) for c in codes), window=2))
