@@ -6,7 +6,6 @@ it every process a program started.
 """
 from __future__ import annotations
 
-import asyncio
 import collections
 import concurrent.futures
 import hashlib
@@ -107,6 +106,8 @@ class RewardEngine:
 
     async def ascore(self, completions: Sequence[str], test_cases: Sequence[Sequence[str]]) -> list[RewardResult]:
         """Async ``score`` for servers: the event loop is never blocked while programs run."""
+        import asyncio  # here, not at the top: it is the largest import of the engine and only servers need it
+
         results = []
         for p in self._submit(completions, test_cases):
             if isinstance(p, concurrent.futures.Future):
