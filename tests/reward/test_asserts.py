@@ -38,6 +38,20 @@ def test_statements_and_invalid_tests():
     assert compile_test("x = f(1)").kind == "statement"
     invalid = compile_test("assert f(1 ==")
     assert invalid.kind == "invalid" and "does not parse" in invalid.error
+    uncompilable = compile_test("assert (yield) == 1")  # parses, but yield outside a function
+    assert uncompilable.kind == "invalid" and "does not compile" in uncompilable.error
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("assert f(1,\n 2) == 3", ["(f(1,\n 2))"]),
+    ("assert (f(1)\n        .real) == 1", ["(f(1)\n        .real)"]),  # stands alone only in brackets
+    ('assert f"{f(1)}" == "1"', ["f(1)"]),  # inside an f-string positions are unreliable: rebuilt text
+    ("assert f('é', x='ü') == 'éü'", ["f('é', x='ü')"]),
+])
+def test_probe_text_is_the_tests_own_and_evaluates_alone(source, expected):
+    assert probes(source) == expected
+    for text in expected:
+        compile(text, "<probe>", "eval")
 
 
 @pytest.mark.parametrize("source", ["assert 2 ** f(3) == 8", "assert 'a' * f(3) == 'aaa'", "assert 1 << f(2) == 4"])
