@@ -150,7 +150,7 @@ class RewardEngine:
         pending: list = []
         for completion, tests in zip(completions, test_cases):
             tests = list(tests)
-            code = extract_code(completion, entry_names(tests))
+            code = extract_code(completion, _lazy_entry_names(tests))
             if not code.strip():
                 pending.append(ProgramOutcome(ProgramStatus.NO_CODE, [TestStatus.NOT_RUN] * len(tests),
                                               ["no code found in the completion"] * len(tests), ""))
@@ -222,6 +222,13 @@ class RewardEngine:
         return ProgramOutcome(ProgramStatus.SANDBOX_ERROR, [TestStatus.NOT_RUN] * len(tests),
                               [f"sandbox error: {last_error}"[: self.config.error_chars]] * len(tests), code,
                               f"sandbox error: {last_error}")
+
+
+def _lazy_entry_names(tests: list[str]) -> Iterator[str]:
+    """The tests' entry names, worked out only if extraction has several code blocks to choose from: the
+    tests are analysed anyway by the worker that runs the program, and that work is better spread over the
+    workers than done up front here for the whole batch."""
+    yield from entry_names(tests)
 
 
 class _Cached:

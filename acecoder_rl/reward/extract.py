@@ -62,7 +62,9 @@ def extract_code(completion: str, entry_names: Iterable[str] = ()) -> str:
     blocks = fenced_blocks(text)
     if not blocks:
         return text.strip("\n") if text.strip() else ""
-    names = list(entry_names)
+    if len(blocks) == 1:
+        return blocks[0]
+    names = list(entry_names)  # only consumed when there is a choice (callers may pass a lazy iterable)
     if names:
         scores = [_definitions(block, names) for block in blocks]
         best = max(scores)
