@@ -66,14 +66,14 @@ class FrameReader:
         """The next frame (same contract as :func:`recv`)."""
         buf = self.buf
         while True:
-            need = _HEADER.size
             if len(buf) >= _HEADER.size:
                 (size,) = _HEADER.unpack_from(buf)
                 if size > MAX_FRAME:
                     raise ProtocolError(f"frame of {size} bytes exceeds {MAX_FRAME}")
                 need = _HEADER.size + size
                 if len(buf) >= need:
-                    body = bytes(buf[_HEADER.size:need])
+                    with memoryview(buf) as view:  # one copy of the body, not two
+                        body = bytes(view[_HEADER.size:need])
                     del buf[:need]
                     return _decode(body)
             if deadline is not None:
@@ -81,7 +81,9 @@ class FrameReader:
                 if remaining <= 0 or not self.poller.poll(remaining * 1000.0):
                     raise ChannelTimeout()
             try:
-                chunk = self.sock.recv(max(need - len(buf), _CHUNK))
+                # A fixed size: recv(n) allocates n bytes up front, and a child trickling a 24 MB frame
+                # byte by byte must not make the parent allocate 24 MB per byte.
+                chunk = self.sock.recv(_CHUNK)
             except OSError as exc:
                 raise ChannelClosed(str(exc)) from None
             if not chunk:
