@@ -27,7 +27,7 @@ from acecoder_rl.reward.extract import extract_code
 from acecoder_rl.reward.results import ProgramOutcome, ProgramStatus, RewardResult, TestStatus
 from acecoder_rl.reward.runner import ProgramRun
 from acecoder_rl.reward.scorer import validate_batch
-from acecoder_rl.reward.sandbox.isolation import prepare_launch
+from acecoder_rl.reward.sandbox.isolation import fallback_launch, note_bwrap_works, prepare_launch
 from acecoder_rl.reward.sandbox.worker import SandboxWorker, WorkerFailure
 from acecoder_rl.reward.scoring import shape
 
@@ -49,29 +49,36 @@ class RewardEngine:
         started = time.monotonic()
         cfg = self.config
         self._spec = prepare_launch(cfg.python or sys.executable, cfg.isolation)
-        limits = {
+        self._limits = {
             "memory_mb": cfg.memory_mb, "file_size_mb": cfg.file_size_mb, "max_open_files": cfg.max_open_files,
             "max_processes": cfg.max_processes, "error_cap": cfg.error_chars, "seccomp": cfg.seccomp,
             "cpu_seconds": int(cfg.timeout_per_program) + 5, "preimport_extra": list(cfg.preimport),
         }
-        self._workers = [SandboxWorker(self._spec, slot, limits) for slot in range(cfg.n_workers)]
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, ProgramOutcome] = OrderedDict()
         self._inflight: dict[str, concurrent.futures.Future] = {}
         self.stats: Counter[str] = Counter()
         self._closed = False
-        # Each worker's zygote is started (and restarted) by the thread that serves it for the engine's
-        # whole life: bubblewrap's --die-with-parent follows the thread that started it, not the process.
-        started_events = [concurrent.futures.Future() for _ in self._workers]
-        self._threads = [threading.Thread(target=self._serve, args=(w, ev), name=f"reward-worker-{w.slot}",
-                                          daemon=True) for w, ev in zip(self._workers, started_events)]
-        for t in self._threads:
-            t.start()
-        failures = [e for e in (ev.exception() for ev in started_events) if e is not None]
+        failures = self._start_workers()
+        if failures:
+            try:
+                fallback = fallback_launch(self._spec)  # raises for isolation="bwrap" when bwrap is why
+            except Exception:
+                self.close()
+                raise
+            if fallback is not None:  # bubblewrap cannot work here: plain processes, with a loud warning
+                self._stop_threads()
+                self._stop_workers(keep_dirs=fallback.cleanup_dirs)
+                self._spec = fallback
+                failures = self._start_workers()
         if failures:
             self.close()
             raise AcecoderError(f"reward sandbox failed to start: {failures[0]}")
+        if self._spec.mode == "bwrap":
+            note_bwrap_works(self._spec.python)
+        if self._spec.degraded:
+            warnings.warn("acecoder-rl reward sandbox is degraded: " + "; ".join(self._spec.degraded),
+                          RuntimeWarning, stacklevel=2)
         self.features = dict(self._workers[0].features, isolation=self._spec.mode)
         if cfg.seccomp and not self.features.get("seccomp"):
             warnings.warn("acecoder-rl reward sandbox is degraded: no seccomp filter ("
@@ -120,10 +127,7 @@ class RewardEngine:
         if self._closed:
             return
         self._closed = True
-        for _ in self._threads:
-            self._queue.put(None)
-        for t in self._threads:
-            t.join()
+        self._stop_threads()
         self._stop_workers()
 
     def __enter__(self) -> "RewardEngine":
@@ -137,11 +141,32 @@ class RewardEngine:
         return sum(w.restarts for w in self._workers)
 
     # ----------------------------------------------------------------------------------------- internals
-    def _stop_workers(self) -> None:
+    def _start_workers(self) -> list[BaseException]:
+        """Start one thread per worker on a fresh queue; return the workers' start failures (if any).
+
+        Each worker's zygote is started (and restarted) by the thread that serves it for the engine's whole
+        life: bubblewrap's --die-with-parent follows the thread that started it, not the process."""
+        self._workers = [SandboxWorker(self._spec, slot, self._limits) for slot in range(self.config.n_workers)]
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        started_events = [concurrent.futures.Future() for _ in self._workers]
+        self._threads = [threading.Thread(target=self._serve, args=(w, ev), name=f"reward-worker-{w.slot}",
+                                          daemon=True) for w, ev in zip(self._workers, started_events)]
+        for t in self._threads:
+            t.start()
+        return [e for e in (ev.exception() for ev in started_events) if e is not None]
+
+    def _stop_threads(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join()
+
+    def _stop_workers(self, keep_dirs: Sequence[str] = ()) -> None:
         for w in self._workers:
             w.stop()
         for d in self._spec.cleanup_dirs:
-            shutil.rmtree(d, ignore_errors=True)
+            if d not in keep_dirs:
+                shutil.rmtree(d, ignore_errors=True)
 
     def _submit(self, completions: Sequence[str], test_cases: Sequence[Sequence[str]]) -> list:
         if self._closed:

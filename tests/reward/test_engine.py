@@ -7,7 +7,9 @@ import warnings
 
 import pytest
 
+from acecoder_rl.errors import AcecoderError
 from acecoder_rl.reward import ProgramStatus, RewardConfig, RewardEngine, TestStatus
+from acecoder_rl.reward.sandbox import isolation
 
 ADD_TESTS = ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(-1, 1) == 0"]
 GOOD = "def add(a, b):\n    return a + b\n"
@@ -203,6 +205,41 @@ def test_blank_test_runs_as_plain_python_would(engine):
     harness: it passes for every program alike, and never breaks the engine."""
     result = score1(engine, GOOD, [ADD_TESTS[0], "", "# nothing to check"])
     assert result.status is ProgramStatus.OK and result.test_results == [1, 1, 1]
+
+
+def test_without_working_bubblewrap_auto_degrades_loudly_and_bwrap_refuses(tmp_path, monkeypatch):
+    """A bubblewrap that cannot create namespaces (an unprivileged container): ``auto`` falls back to plain
+    processes with a warning naming why, ``bwrap`` refuses to start."""
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setattr(isolation, "_verdicts", {})
+    for attempt in ("first: the workers' start fails, then a trial names why", "later: known at once"):
+        with pytest.warns(RuntimeWarning, match="no namespaces .*No permissions to create new namespace"):
+            engine = RewardEngine(RewardConfig(workers=1, isolation="auto"))
+        with engine:
+            assert engine.features["isolation"] == "process", attempt
+            assert score1(engine, GOOD, ADD_TESTS).test_results == [1, 1, 1]
+    with pytest.raises(AcecoderError, match="isolation='bwrap'.*No permissions to create new namespace"):
+        RewardEngine(RewardConfig(workers=1, isolation="bwrap"))
+    monkeypatch.setattr(isolation, "_verdicts", {})
+    with pytest.raises(AcecoderError, match="isolation='bwrap'.*No permissions to create new namespace"):
+        RewardEngine(RewardConfig(workers=1, isolation="bwrap"))  # found out by trying, same answer
+
+
+def test_working_bubblewrap_needs_no_trial_run(monkeypatch):
+    """The workers' own start shows that bubblewrap works: no extra interpreter start before them."""
+    def no_trial(python):
+        raise AssertionError("bubblewrap was tried before starting the workers")
+
+    monkeypatch.setattr(isolation, "_verdicts", {})
+    monkeypatch.setattr(isolation, "_bwrap_problem", no_trial)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # and nothing to warn about
+        with RewardEngine(RewardConfig(workers=1, isolation="auto")) as engine:
+            assert engine.features["isolation"] == "bwrap"
+            assert score1(engine, GOOD, ADD_TESTS).test_results == [1, 1, 1]
 
 
 def test_imap_streams_in_input_order(engine):

@@ -8,7 +8,6 @@ dedicated uid (see ``zygote.py``). Whatever is missing is named in one warning a
 """
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import os
@@ -19,7 +18,6 @@ import sys
 import sysconfig
 import tempfile
 import threading
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +41,9 @@ class LaunchSpec:
     mode: str  # "bwrap" or "process"
     log_dir: str  # zygotes' own error logs (outside anything a program can see)
     cleanup_dirs: list[str] = field(default_factory=list)
+    python: str = sys.executable  # the interpreter, and the isolation asked for (for fallback_launch)
+    isolation: str = "auto"
+    degraded: list[str] = field(default_factory=list)  # what is missing, for the engine's start-up warning
 
     def command(self, ctrl_fd: int, cfg: dict) -> list[str]:
         return [*self.argv_prefix, f"{self.script_dir}/zygote.py", str(ctrl_fd), json.dumps(cfg)]
@@ -92,7 +93,8 @@ def _hidden_paths() -> list[str]:
 
 
 def _bwrap_argv(python: str, scripts: str, root: bool) -> list[str]:
-    argv = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+    # The path found here: workers start with the sandbox's own PATH, which must not pick another bwrap.
+    argv = [shutil.which("bwrap") or "bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--clearenv",
             "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONHASHSEED", "0",
             "--ro-bind", "/usr", "/usr"]
@@ -121,9 +123,8 @@ def _bwrap_argv(python: str, scripts: str, root: bool) -> list[str]:
     return [*argv, "--chdir", "/tmp", python, "-I", "-B"]
 
 
-@functools.lru_cache(maxsize=8)
 def _bwrap_problem(python: str) -> str | None:
-    """None when bubblewrap can start the interpreter here, else why not."""
+    """Try bubblewrap once (start the interpreter inside it): None when it works here, else why not."""
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
     with tempfile.TemporaryDirectory(prefix="acecoder-probe-") as scripts:
@@ -137,33 +138,69 @@ def _bwrap_problem(python: str) -> str | None:
     return None
 
 
+# Interpreter -> why bubblewrap fails with it here (None: it works), once this process knows.
+_verdicts: dict[str, str | None] = {}
+
+
+def note_bwrap_works(python: str) -> None:
+    """Workers started under bubblewrap: later engines in this process need no trial either."""
+    _verdicts[python] = None
+
+
 def prepare_launch(python: str, isolation: str) -> LaunchSpec:
-    """Choose the isolation and stage the sandbox scripts; warns once about anything missing."""
+    """Choose the isolation and stage the sandbox scripts; warns once about anything missing.
+
+    Where bubblewrap is installed and not already known to fail here, this returns bubblewrap's spec without
+    a trial run (a whole interpreter start, ~80 ms, before any worker could start): the workers' own start
+    is the trial, and :func:`fallback_launch` decides what to do when it fails."""
     scripts = tempfile.mkdtemp(prefix="acecoder-sandbox-")
     for name in SANDBOX_SCRIPTS:
         shutil.copy2(_HERE / name, scripts)
     os.chmod(scripts, 0o755)
     logs = tempfile.mkdtemp(prefix="acecoder-logs-")
-    missing: list[str] = []
-    problem = _bwrap_problem(python) if isolation in ("auto", "bwrap") else "isolation='process' was requested"
-    if problem is None:
-        spec = LaunchSpec(_bwrap_argv(python, scripts, os.geteuid() == 0), SANDBOX_MOUNT, "/tmp/programs",
-                          "bwrap", logs, [scripts, logs])
+    if isolation == "process":
+        problem: str | None = "isolation='process' was requested"
+    elif shutil.which("bwrap") is None:
+        problem = _bwrap_problem(python)
     else:
-        if isolation == "bwrap":
-            shutil.rmtree(scripts, ignore_errors=True)
-            shutil.rmtree(logs, ignore_errors=True)
-            from acecoder_rl.errors import AcecoderError
+        problem = _verdicts.get(python)
+    if problem is not None:
+        return _process_spec(python, isolation, scripts, logs, problem)
+    return LaunchSpec(_bwrap_argv(python, scripts, os.geteuid() == 0), SANDBOX_MOUNT, "/tmp/programs", "bwrap",
+                      logs, [scripts, logs], python=python, isolation=isolation, degraded=_uid_problems())
 
-            raise AcecoderError(f"RewardConfig.isolation='bwrap' but {problem}")
-        scratch = tempfile.mkdtemp(prefix="acecoder-scratch-")
-        os.chmod(scratch, 0o711)
-        spec = LaunchSpec([python, "-I", "-B"], scripts, scratch, "process", logs, [scripts, scratch, logs])
-        missing.append(f"no namespaces ({problem}): programs can read world-readable host files "
-                       "and only seccomp blocks the network")
-    if os.geteuid() != 0:
-        missing.append("not running as root: programs share this user's uid (no RLIMIT_NPROC, "
-                       "clean-up by process group only)")
-    if missing:
-        warnings.warn("acecoder-rl reward sandbox is degraded: " + "; ".join(missing), RuntimeWarning, stacklevel=3)
-    return spec
+
+def fallback_launch(spec: LaunchSpec) -> LaunchSpec | None:
+    """After workers failed to start under ``spec``: is bubblewrap the reason?
+
+    Returns the plain-process spec to start again with (``isolation='auto'``), raises for
+    ``isolation='bwrap'``, or returns None when the failure is something else."""
+    if spec.mode != "bwrap":
+        return None
+    if spec.python not in _verdicts:
+        _verdicts[spec.python] = _bwrap_problem(spec.python)
+    problem = _verdicts[spec.python]
+    if problem is None:
+        return None
+    return _process_spec(spec.python, spec.isolation, spec.cleanup_dirs[0], spec.log_dir, problem)
+
+
+def _process_spec(python: str, isolation: str, scripts: str, logs: str, problem: str) -> LaunchSpec:
+    if isolation == "bwrap":
+        shutil.rmtree(scripts, ignore_errors=True)
+        shutil.rmtree(logs, ignore_errors=True)
+        from acecoder_rl.errors import AcecoderError
+
+        raise AcecoderError(f"RewardConfig.isolation='bwrap' but {problem}")
+    scratch = tempfile.mkdtemp(prefix="acecoder-scratch-")
+    os.chmod(scratch, 0o711)
+    degraded = [f"no namespaces ({problem}): programs can read world-readable host files and only seccomp "
+                "blocks the network", *_uid_problems()]
+    return LaunchSpec([python, "-I", "-B"], scripts, scratch, "process", logs, [scripts, scratch, logs],
+                      python=python, isolation=isolation, degraded=degraded)
+
+
+def _uid_problems() -> list[str]:
+    if os.geteuid() == 0:
+        return []
+    return ["not running as root: programs share this user's uid (no RLIMIT_NPROC, clean-up by process group only)"]
