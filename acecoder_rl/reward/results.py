@@ -6,8 +6,8 @@ a whole, and ``SANDBOX_ERROR`` marks our own infrastructure failing, never the p
 """
 from __future__ import annotations
 
-import enum
 import copy
+import enum
 from dataclasses import dataclass, field, fields
 
 

@@ -194,8 +194,9 @@ def _process_spec(python: str, isolation: str, scripts: str, logs: str, problem:
         raise AcecoderError(f"RewardConfig.isolation='bwrap' but {problem}")
     scratch = tempfile.mkdtemp(prefix="acecoder-scratch-")
     os.chmod(scratch, 0o711)
-    degraded = [f"no namespaces ({problem}): programs can read world-readable host files and only seccomp "
-                "blocks the network", *_uid_problems()]
+    namespaces = (f"no namespaces ({problem}): programs can read world-readable host files and only seccomp "
+                  "blocks the network")
+    degraded = [namespaces, *_uid_problems()]
     return LaunchSpec([python, "-I", "-B"], scripts, scratch, "process", logs, [scripts, scratch, logs],
                       python=python, isolation=isolation, degraded=degraded)
 
