@@ -113,7 +113,7 @@ class RewardEngine:
 
     async def ascore(self, completions: Sequence[str], test_cases: Sequence[Sequence[str]]) -> list[RewardResult]:
         """Async ``score`` for servers: the event loop is never blocked while programs run."""
-        import asyncio  # here, not at the top: it is the largest import of the engine and only servers need it
+        import asyncio  # here, not at the top: the engine's largest import, and only servers need it
 
         results = []
         for p in self._submit(completions, test_cases):
@@ -146,7 +146,8 @@ class RewardEngine:
 
         Each worker's zygote is started (and restarted) by the thread that serves it for the engine's whole
         life: bubblewrap's --die-with-parent follows the thread that started it, not the process."""
-        self._workers = [SandboxWorker(self._spec, slot, self._limits) for slot in range(self.config.n_workers)]
+        self._workers = [SandboxWorker(self._spec, slot, self._limits)
+                         for slot in range(self.config.n_workers)]
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         started_events = [concurrent.futures.Future() for _ in self._workers]
         self._threads = [threading.Thread(target=self._serve, args=(w, ev), name=f"reward-worker-{w.slot}",

@@ -100,7 +100,8 @@ class Harness:
             # A load may carry the first batch of probes; it runs only if the program bound none of the
             # names that would change them, judged on the same "bound" list the parent just received.
             then = request.get("then") if request.get("op") == "load" else None
-            if then and reply.get("ok") and not set(reply.get("bound", ())) & set(request.get("unless_bound", ())):
+            blocked = set(reply.get("bound", ())) & set(request.get("unless_bound", ()))
+            if then and reply.get("ok") and not blocked:
                 if not self.batch(then):
                     return
 

@@ -94,8 +94,8 @@ def _hidden_paths() -> list[str]:
 
 def _bwrap_argv(python: str, scripts: str, root: bool) -> list[str]:
     # The path found here: workers start with the sandbox's own PATH, which must not pick another bwrap.
-    argv = [shutil.which("bwrap") or "bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--clearenv",
+    argv = [shutil.which("bwrap") or "bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv",
             "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONHASHSEED", "0",
             "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -126,7 +126,7 @@ def _bwrap_argv(python: str, scripts: str, root: bool) -> list[str]:
 def _bwrap_problem(python: str) -> str | None:
     """Try bubblewrap once (start the interpreter inside it): None when it works here, else why not."""
     if shutil.which("bwrap") is None:
-        return "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+        return _NOT_INSTALLED
     with tempfile.TemporaryDirectory(prefix="acecoder-probe-") as scripts:
         argv = [*_bwrap_argv(python, scripts, os.geteuid() == 0), "-c", "pass"]
         try:
@@ -138,6 +138,7 @@ def _bwrap_problem(python: str) -> str | None:
     return None
 
 
+_NOT_INSTALLED = "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
 # Interpreter -> why bubblewrap fails with it here (None: it works), once this process knows.
 _verdicts: dict[str, str | None] = {}
 
@@ -148,7 +149,7 @@ def note_bwrap_works(python: str) -> None:
 
 
 def prepare_launch(python: str, isolation: str) -> LaunchSpec:
-    """Choose the isolation and stage the sandbox scripts; warns once about anything missing.
+    """Choose the isolation and stage the sandbox scripts; what is missing goes in ``spec.degraded``.
 
     Where bubblewrap is installed and not already known to fail here, this returns bubblewrap's spec without
     a trial run (a whole interpreter start, ~80 ms, before any worker could start): the workers' own start
@@ -161,13 +162,14 @@ def prepare_launch(python: str, isolation: str) -> LaunchSpec:
     if isolation == "process":
         problem: str | None = "isolation='process' was requested"
     elif shutil.which("bwrap") is None:
-        problem = _bwrap_problem(python)
+        problem = _NOT_INSTALLED
     else:
         problem = _verdicts.get(python)
     if problem is not None:
         return _process_spec(python, isolation, scripts, logs, problem)
-    return LaunchSpec(_bwrap_argv(python, scripts, os.geteuid() == 0), SANDBOX_MOUNT, "/tmp/programs", "bwrap",
-                      logs, [scripts, logs], python=python, isolation=isolation, degraded=_uid_problems())
+    return LaunchSpec(_bwrap_argv(python, scripts, os.geteuid() == 0), SANDBOX_MOUNT, "/tmp/programs",
+                      "bwrap", logs, [scripts, logs], python=python, isolation=isolation,
+                      degraded=_uid_problems())
 
 
 def fallback_launch(spec: LaunchSpec) -> LaunchSpec | None:
@@ -204,4 +206,5 @@ def _process_spec(python: str, isolation: str, scripts: str, logs: str, problem:
 def _uid_problems() -> list[str]:
     if os.geteuid() == 0:
         return []
-    return ["not running as root: programs share this user's uid (no RLIMIT_NPROC, clean-up by process group only)"]
+    return ["not running as root: programs share this user's uid (no RLIMIT_NPROC, clean-up by process "
+            "group only)"]

@@ -43,10 +43,7 @@ def recv(sock: socket.socket, deadline: float | None = None) -> object:
 
     Reads exactly the frame and nothing after it: safe on a socket that also carries other messages
     (file descriptors). See :class:`FrameReader` for sockets that carry frames only."""
-    header = _recv_exact(sock, _HEADER.size, deadline)
-    (size,) = _HEADER.unpack(header)
-    if size > MAX_FRAME:
-        raise ProtocolError(f"frame of {size} bytes exceeds {MAX_FRAME}")
+    size = _body_size(_recv_exact(sock, _HEADER.size, deadline))
     return _decode(_recv_exact(sock, size, deadline))
 
 
@@ -67,10 +64,7 @@ class FrameReader:
         buf = self.buf
         while True:
             if len(buf) >= _HEADER.size:
-                (size,) = _HEADER.unpack_from(buf)
-                if size > MAX_FRAME:
-                    raise ProtocolError(f"frame of {size} bytes exceeds {MAX_FRAME}")
-                need = _HEADER.size + size
+                need = _HEADER.size + _body_size(buf)
                 if len(buf) >= need:
                     with memoryview(buf) as view:  # one copy of the body, not two
                         body = bytes(view[_HEADER.size:need])
@@ -92,6 +86,14 @@ class FrameReader:
 
 
 _CHUNK = 64 * 1024
+
+
+def _body_size(header: bytes | bytearray) -> int:
+    """The body length a frame's header announces (refused before waiting for a body that large)."""
+    (size,) = _HEADER.unpack_from(header)
+    if size > MAX_FRAME:
+        raise ProtocolError(f"frame of {size} bytes exceeds {MAX_FRAME}")
+    return size
 
 
 def _decode(body: bytes) -> object:

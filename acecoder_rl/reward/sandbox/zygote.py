@@ -276,7 +276,7 @@ class Zygote:
             self.spares.append((pid, ours))
 
     def _child_main(self, sock: socket.socket, scratch: str) -> None:
-        """The forked child: set up, wait for the first request, become the programs' uid, serve; never returns.
+        """The forked child: set up, wait for its first request, become the programs' uid, serve; no return.
 
         The other sockets it inherited (the control socket, the other spares') are closed by
         ``_prepare_child``'s closerange; their Python objects are never finalised (the child leaves by
