@@ -54,7 +54,9 @@ class RewardConfig:
     python: str | None = None
     """Interpreter that runs the sandbox; None: the one running the engine (on every node of a cluster)."""
     preimport: tuple[str, ...] = ("pytest",)
-    """Extra modules the sandbox imports once before forking (stdlib common modules always are)."""
+    """Extra modules imported once by each worker's heavy zygote, like the large stdlib modules there: a
+    program importing one of them is forked from that zygote and pays nothing for the import (the rest are
+    forked from a lean zygote, which keeps each fork cheap)."""
 
     def __post_init__(self) -> None:
         _check_literal(self, "mode", RewardMode)

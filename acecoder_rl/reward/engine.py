@@ -84,6 +84,12 @@ class RewardEngine:
             warnings.warn("acecoder-rl reward sandbox is degraded: no seccomp filter ("
                           f"{self.features.get('seccomp_error', 'unavailable')}); install libseccomp and pyseccomp",
                           RuntimeWarning, stacklevel=2)
+        if self.features.get("unreadable_paths"):
+            warnings.warn("acecoder-rl reward sandbox is degraded: the programs' uid cannot read "
+                          + ", ".join(self.features["unreadable_paths"]) + " (a parent directory is closed to "
+                          "other users), so programs can import only the modules the sandbox pre-imports; "
+                          "install bubblewrap or make the Python installation readable to all users",
+                          RuntimeWarning, stacklevel=2)
         self.start_seconds = time.monotonic() - started
 
     # ------------------------------------------------------------------------------------------- public

@@ -48,6 +48,7 @@ class ProgramRun:
         self.worker = worker
         self.cfg = config
         self.code = code
+        self.heavy = worker.wants_heavy(code)
         self.tests = tests
         self.names = sorted(set().union(*(test_names(t) for t in tests)) & _CHECKER_NAMES) if tests else []
         self._guard = frozenset(self.names) & PARENT_BUILTINS  # names whose redefinition changes the plans
@@ -74,7 +75,7 @@ class ProgramRun:
         cap = started + self.cfg.timeout_per_program
         i = 0
         while i < len(self.tests) and time.monotonic() < cap:
-            child = self.worker.spawn()
+            child = self.worker.spawn(self.heavy)
             self.died_during = None
             self.malformed = False
             try:

@@ -10,6 +10,7 @@ import pytest
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.reward import ProgramStatus, RewardConfig, RewardEngine, TestStatus
 from acecoder_rl.reward.sandbox import isolation
+from acecoder_rl.reward.sandbox.worker import imported_roots
 
 ADD_TESTS = ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(-1, 1) == 0"]
 GOOD = "def add(a, b):\n    return a + b\n"
@@ -157,6 +158,9 @@ def test_start_is_fast_and_close_leaves_nothing():
     sandboxes = {str(w.proc.pid) for w in engine._workers}  # bwrap (or the zygote itself)
     assert all(os.path.exists(f"/proc/{p}") for p in sandboxes)
     assert engine.score([GOOD], [ADD_TESTS])[0].test_results == [1, 1, 1]
+    assert all(w.heavy is None for w in engine._workers)  # started only when a program needs it
+    assert engine.score(["import pytest\n" + GOOD], [ADD_TESTS])[0].test_results == [1, 1, 1]
+    assert sum(w.heavy is not None for w in engine._workers) == 1
     engine.close()
     deadline = time.time() + 5
     while time.time() < deadline and (any(os.path.exists(f"/proc/{p}") for p in sandboxes) or
@@ -216,8 +220,11 @@ def test_without_working_bubblewrap_auto_degrades_loudly_and_bwrap_refuses(tmp_p
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     monkeypatch.setattr(isolation, "_verdicts", {})
     for attempt in ("first: the workers' start fails, then a trial names why", "later: known at once"):
-        with pytest.warns(RuntimeWarning, match="no namespaces .*No permissions to create new namespace"):
+        with warnings.catch_warnings(record=True) as caught:  # (and maybe another degradation, see below)
+            warnings.simplefilter("always", RuntimeWarning)
             engine = RewardEngine(RewardConfig(workers=1, isolation="auto"))
+        assert any(re.search("no namespaces .*No permissions to create new namespace", str(w.message))
+                   for w in caught), attempt
         with engine:
             assert engine.features["isolation"] == "process", attempt
             assert score1(engine, GOOD, ADD_TESTS).test_results == [1, 1, 1]
@@ -280,3 +287,81 @@ def test_programs_can_use_tempfile_and_home(engine):
             "    assert os.path.samefile(tempfile.gettempdir(), os.getcwd())\n"
             "    return value\n")
     assert score1(engine, code).test_results == [1, 1, 1]
+
+
+def test_programs_importing_large_modules_fork_from_the_heavy_zygote(engine):
+    """The lean zygote has not imported the large modules, the heavy one has; a program sees the modules of
+    the zygote it came from (and nothing else differs: its scratch directory is still its temporary one).
+    Where programs cannot read the installation (see the next test) there is only one zygote, with all."""
+    probe = ("def add(a, b):\n"
+             "    import sys, tempfile, os\n"
+             "    assert os.path.samefile(tempfile.gettempdir(), os.getcwd())\n"
+             "    return a + b if ({}'statistics' in sys.modules) else None\n")
+    lean_has_it = "statistics" not in engine.features["heavy_modules"]
+    assert score1(engine, probe.format("" if lean_has_it else "not ")).test_results == [1, 1, 1]
+    assert score1(engine, "import pytest\n" + probe.format("")).test_results == [1, 1, 1]
+    assert score1(engine, "import math, statistics as st\n" + probe.format("")).test_results == [1, 1, 1]
+
+
+def _host_pid(worker, sandbox_pid):
+    """The host pid of the process known as ``sandbox_pid`` inside ``worker``'s PID namespace."""
+    stack = [worker.proc.pid]
+    while stack:
+        pid = stack.pop()
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                nspid = next(line.split()[1:] for line in f if line.startswith("NSpid:"))
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                stack.extend(int(k) for k in f.read().split())
+        except (OSError, StopIteration):
+            continue
+        if int(nspid[-1]) == sandbox_pid and pid != worker.proc.pid:
+            return pid
+    raise AssertionError(f"no process {sandbox_pid} in worker {worker.slot}'s sandbox")
+
+
+def test_a_dead_heavy_zygote_costs_one_worker_restart():
+    with RewardEngine(RewardConfig(workers=1, isolation="bwrap")) as e:
+        heavy = "from unittest import mock\n" + GOOD
+        assert e.score([heavy], [ADD_TESTS])[0].test_results == [1, 1, 1]
+        os.kill(_host_pid(e._workers[0], e._workers[0].heavy.pid), 9)
+        assert e.score([heavy + "# again\n"], [ADD_TESTS])[0].test_results == [1, 1, 1]
+        assert e.worker_restarts == 1
+        assert e.score([GOOD], [ADD_TESTS])[0].test_results == [1, 1, 1]
+
+
+def _closed_to_others(path):
+    """Is some directory on the way to ``path`` not searchable by other users?"""
+    while path != os.path.dirname(path):
+        path = os.path.dirname(path)
+        if not os.stat(path).st_mode & 0o001:
+            return True
+    return False
+
+
+def test_process_isolation_names_an_installation_the_programs_cannot_read():
+    """Without bubblewrap, a root engine's programs run as another uid, which cannot reach a Python installed
+    under a closed directory (as on this project's machines: root's home). That is named at start, and every
+    preimported module then lives in the one zygote that programs are forked from."""
+    expected = os.geteuid() == 0 and _closed_to_others(os.__file__)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        with RewardEngine(RewardConfig(workers=1, isolation="process")) as e:
+            code = "import dataclasses, pytest, fractions\n" + GOOD
+            assert e.score([code], [ADD_TESTS])[0].test_results == [1, 1, 1]
+            assert bool(e.features["unreadable_paths"]) == expected
+            assert (e.features["heavy_modules"] == []) == expected
+    named = [w for w in caught if "cannot read" in str(w.message)]
+    assert bool(named) == expected
+    if expected:
+        assert os.path.dirname(os.__file__) in str(named[0].message)
+
+
+@pytest.mark.parametrize("code, roots", [
+    ("import os, sys as s\nfrom pytest import raises\n", {"os", "sys", "pytest"}),
+    ("def f():\n    import a.b.c  # note\n    from  x.y  import z\n", {"a", "x"}),
+    ("from . import q\nfrom .m import r\nimport numpy as np, unittest.mock\n", {"numpy", "unittest"}),
+    ("s = 'important'\nimportlib = 1\n", set()),
+])
+def test_imported_roots(code, roots):
+    assert imported_roots(code) == roots

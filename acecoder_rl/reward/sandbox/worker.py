@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import struct
@@ -24,9 +25,10 @@ class WorkerFailure(Exception):
 class ChildHandle:
     """One forked child: the parent talks to it over its own socket."""
 
-    def __init__(self, pid: int, sock: socket.socket) -> None:
+    def __init__(self, pid: int, sock: socket.socket, zygote: ZygoteChannel) -> None:
         self.pid = pid
         self.sock = sock
+        self.zygote = zygote  # the one that forked it, and so the one that finishes it
         self.reader = protocol.FrameReader(sock)
 
     def request(self, message: dict, deadline: float) -> object:
@@ -48,8 +50,101 @@ class ChildHandle:
             pass
 
 
+class ZygoteChannel:
+    """The parent's end of one zygote's control socket (see zygote.py for the requests).
+
+    Raises ``OSError`` or the ``protocol`` errors; ``SandboxWorker`` turns them into ``WorkerFailure``."""
+
+    def __init__(self, sock: socket.socket, pid: int | None = None) -> None:
+        self.sock = sock
+        self.pid = pid  # the heavy zygote's (in the sandbox's PID namespace); None for the lean one
+        self.ready: ChildHandle | None = None  # handed over with the previous finish, not yet used
+
+    def spawn(self) -> ChildHandle:
+        if self.ready is not None:
+            child, self.ready = self.ready, None
+            return child
+        protocol.send(self.sock, {"op": "spawn"})
+        return self._recv_child()
+
+    def finish(self, child: ChildHandle) -> object:
+        # The zygote forks the next program's child in the same round trip.
+        protocol.send(self.sock, {"op": "finish", "pid": child.pid, "spawn": self.ready is None})
+        reply = protocol.recv(self.sock, time.monotonic() + CONTROL_TIMEOUT_S)
+        if self.ready is None:
+            self.ready = self._recv_child()
+        return reply
+
+    def fork_heavy(self) -> ZygoteChannel:
+        """Have this (lean) zygote fork the heavy one; returns its channel once it says it is ready."""
+        protocol.send(self.sock, {"op": "heavy"})
+        pid, fd = self._recv_with_fd()
+        heavy = ZygoteChannel(socket.socket(fileno=fd), pid)
+        try:
+            protocol.recv(heavy.sock, time.monotonic() + START_TIMEOUT_S)
+        except BaseException:
+            heavy.close()
+            raise
+        return heavy
+
+    def _recv_child(self) -> ChildHandle:
+        pid, fd = self._recv_with_fd()
+        return ChildHandle(pid, socket.socket(fileno=fd), self)
+
+    def _recv_with_fd(self) -> tuple[int, int]:
+        """A pid (8 bytes) carrying one file descriptor."""
+        self.sock.settimeout(CONTROL_TIMEOUT_S)
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(self.sock, 8, 1)
+            while data and len(data) < 8:
+                more = self.sock.recv(8 - len(data))
+                if not more:
+                    break
+                data += more
+        except socket.timeout:
+            raise protocol.ChannelTimeout() from None
+        finally:
+            self.sock.settimeout(None)
+        if len(data) != 8 or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise protocol.ChannelClosed("zygote closed the control socket")
+        return struct.unpack(">q", data)[0], fds[0]
+
+    def close(self) -> None:
+        if self.ready is not None:
+            self.ready.close()
+            self.ready = None
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+_CHANNEL_ERRORS = (OSError, protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError)
+# Import statements (top level or indented); relative imports never name a preimported module.
+_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(\w+)[\w.]*[ \t]+import\b|import[ \t]+([^\n#;]+))", re.MULTILINE)
+
+
+def imported_roots(code: str) -> set[str]:
+    """Top-level names of the modules ``code`` imports with an import statement.
+
+    Only chooses which zygote forks the program: an import missed here (``__import__``, ``exec``) is paid
+    for in the child, an extra one costs a larger fork; neither changes a verdict."""
+    roots = set()
+    for m in _IMPORT.finditer(code):
+        if m.group(1):
+            roots.add(m.group(1))
+        else:
+            for part in m.group(2).split(","):
+                name = part.split(maxsplit=1)[0] if part.strip() else ""
+                roots.add(name.split(".", 1)[0])
+    roots.discard("")
+    return roots
+
+
 class SandboxWorker:
-    """A zygote process in the sandbox plus its control socket; restartable."""
+    """A sandbox (bubblewrap, or plain processes) holding a lean zygote and, once needed, a heavy one."""
 
     def __init__(self, spec: LaunchSpec, slot: int, limits: dict) -> None:
         self.spec = spec
@@ -57,10 +152,11 @@ class SandboxWorker:
         self.uid = program_uid()
         self.limits = limits
         self.proc: subprocess.Popen | None = None
-        self.ctrl: socket.socket | None = None
+        self.lean: ZygoteChannel | None = None
+        self.heavy: ZygoteChannel | None = None
+        self.heavy_roots: frozenset[str] = frozenset()  # imports that send a program to the heavy zygote
         self.features: dict = {}
         self.restarts = 0
-        self._ready: ChildHandle | None = None  # handed over with the previous finish, not yet used
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -76,7 +172,7 @@ class SandboxWorker:
         finally:
             theirs.close()
             log.close()
-        self.ctrl = ours
+        self.lean = ZygoteChannel(ours)
         try:
             hello = protocol.recv(ours, time.monotonic() + START_TIMEOUT_S)
         except (protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
@@ -84,6 +180,7 @@ class SandboxWorker:
             raise WorkerFailure(f"sandbox worker {self.slot} did not start ({type(exc).__name__}): "
                                 f"{self.log_tail()}") from None
         self.features = hello.get("features", {}) if isinstance(hello, dict) else {}
+        self.heavy_roots = frozenset(str(m).split(".", 1)[0] for m in self.features.get("heavy_modules", ()))
 
     @property
     def log_path(self) -> str:
@@ -106,16 +203,13 @@ class SandboxWorker:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        """Stop the zygote; with it go its sandbox and (PDEATHSIG, namespaces) every process it started."""
-        if self._ready is not None:
-            self._ready.close()
-            self._ready = None
-        if self.ctrl is not None:
-            try:
-                self.ctrl.close()
-            except OSError:
-                pass
-            self.ctrl = None
+        """Stop the zygotes; with them go their sandbox and (PDEATHSIG, namespaces) every process they started.
+
+        The heavy zygote's channel closes first: the lean one waits for it to finish before leaving."""
+        for channel in (self.heavy, self.lean):
+            if channel is not None:
+                channel.close()
+        self.heavy = self.lean = None
         if self.proc is not None:
             try:
                 self.proc.wait(timeout=5)
@@ -128,52 +222,30 @@ class SandboxWorker:
             self.proc = None
 
     # ------------------------------------------------------------------------------------------- children
-    def spawn(self) -> ChildHandle:
-        if self.ctrl is None:
-            raise WorkerFailure("worker is not running")
-        if self._ready is not None:
-            child, self._ready = self._ready, None
-            return child
-        try:
-            protocol.send(self.ctrl, {"op": "spawn"})
-            data, fds = self._recv_with_fd()
-        except (OSError, protocol.ChannelClosed, protocol.ChannelTimeout) as exc:
-            raise WorkerFailure(f"spawn failed: {exc} {self.log_tail(300)}") from None
-        (pid,) = struct.unpack(">q", data)
-        return ChildHandle(pid, socket.socket(fileno=fds[0]))
+    def wants_heavy(self, code: str) -> bool:
+        """Should ``code`` be forked from the heavy zygote (it imports a module only that one has loaded)?"""
+        return bool(self.heavy_roots) and not self.heavy_roots.isdisjoint(imported_roots(code))
 
-    def _recv_with_fd(self) -> tuple[bytes, list[int]]:
-        assert self.ctrl is not None
-        self.ctrl.settimeout(CONTROL_TIMEOUT_S)
+    def spawn(self, heavy: bool = False) -> ChildHandle:
+        """A fresh child for one program, from the heavy zygote (started on first need) or the lean one."""
+        if self.lean is None:
+            raise WorkerFailure("worker is not running")
         try:
-            data, fds, _flags, _addr = socket.recv_fds(self.ctrl, 8, 1)
-            while data and len(data) < 8:
-                more = self.ctrl.recv(8 - len(data))
-                if not more:
-                    break
-                data += more
-        except socket.timeout:
-            raise protocol.ChannelTimeout() from None
-        finally:
-            self.ctrl.settimeout(None)
-        if len(data) != 8 or len(fds) != 1:
-            for fd in fds:
-                os.close(fd)
-            raise protocol.ChannelClosed("zygote closed the control socket")
-        return data, fds
+            if heavy and self.heavy_roots:
+                if self.heavy is None:
+                    self.heavy = self.lean.fork_heavy()
+                return self.heavy.spawn()
+            return self.lean.spawn()
+        except _CHANNEL_ERRORS as exc:
+            raise WorkerFailure(f"spawn failed: {type(exc).__name__}: {exc} {self.log_tail(300)}") from None
 
     def finish(self, child: ChildHandle) -> dict:
         """Kill the child and everything it started; return how it ended ({"exit", "signal"})."""
         child.close()
-        if self.ctrl is None:
+        if child.zygote is not self.lean and child.zygote is not self.heavy:  # stopped or restarted since
             raise WorkerFailure("worker is not running")
         try:
-            # The zygote forks the next program's child in the same round trip.
-            protocol.send(self.ctrl, {"op": "finish", "pid": child.pid, "spawn": self._ready is None})
-            reply = protocol.recv(self.ctrl, time.monotonic() + CONTROL_TIMEOUT_S)
-            if self._ready is None:
-                data, fds = self._recv_with_fd()
-                self._ready = ChildHandle(struct.unpack(">q", data)[0], socket.socket(fileno=fds[0]))
-        except (OSError, protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
-            raise WorkerFailure(f"finish failed: {exc} {self.log_tail(300)}") from None
+            reply = child.zygote.finish(child)
+        except _CHANNEL_ERRORS as exc:
+            raise WorkerFailure(f"finish failed: {type(exc).__name__}: {exc} {self.log_tail(300)}") from None
         return reply if isinstance(reply, dict) else {}

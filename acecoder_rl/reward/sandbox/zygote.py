@@ -1,8 +1,13 @@
 """The warm "zygote": a small trusted process inside the sandbox that forks one child per program.
 
-Started once per worker (``python -I zygote.py CTRL_FD CONFIG_JSON``, inside bubblewrap when available).
-It pre-imports common stdlib modules so that a fork costs ~1-2 ms instead of a fresh interpreter's 20-70 ms,
-and it never holds a test's expected value, so nothing secret is inherited by the children it forks.
+Started once per worker (``python -I zygote.py CTRL_FD CONFIG_JSON``, inside bubblewrap when available), so
+that a fork costs ~1-2 ms instead of a fresh interpreter's 20-70 ms. It never holds a test's expected
+value, so nothing secret is inherited by the children it forks.
+
+Two zygotes per worker, because what a fork and an exit cost grows with the forking process's memory
+(page tables copied, then torn down): the *lean* zygote holds only the harness (~11 MB) and forks every
+program that imports none of the common modules below; on first need it forks the *heavy* zygote, which
+imports them once (pytest included: ~20 MB) and forks the programs that do import one of them.
 
 Control requests (parent -> zygote, JSON frames on CTRL_FD):
   {"op": "spawn"}            fork a child; reply is 8 bytes (its pid) carrying the parent's end of a fresh
@@ -10,6 +15,8 @@ Control requests (parent -> zygote, JSON frames on CTRL_FD):
   {"op": "finish", "pid": n, "spawn": bool}
                              kill the child and everything it started, reap it, wipe its scratch directory;
                              reply {"exit": code|null, "signal": sig|null}, then (with "spawn") as for spawn
+  {"op": "heavy"}            (lean zygote, once) fork the heavy zygote; reply as for spawn, with the parent's
+                             end of the heavy zygote's own control socket, on which it says "ready" when set
 Each child: new session, stdio on /dev/null, private scratch dir, rlimits, a dedicated uid when the zygote
 is root (so RLIMIT_NPROC applies and ``kill(-1)`` as that uid removes every process it left behind),
 PR_SET_PDEATHSIG, no_new_privs and a seccomp filter.
@@ -48,12 +55,15 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 SECCOMP_MODE_FILTER = 2
 
-# Imported once here so that programs importing them pay nothing after the fork.
-PREIMPORT = (
-    "abc array bisect calendar cmath collections collections.abc copy csv dataclasses datetime decimal enum "
-    "fractions functools hashlib heapq io itertools json math numbers operator random re statistics string "
-    "struct textwrap threading time typing unicodedata unittest"
+# Common modules, imported before any fork so that programs importing them pay nothing after it. The small
+# ones (~0.5 MB in all) in the lean zygote; the large ones (pytest alone is ~10 MB, 150 ms to import) only in
+# the heavy zygote, with the configured extras: every fork and exit pays for the forking process's size.
+LEAN_PREIMPORT = (
+    "abc array bisect cmath collections collections.abc copy csv datetime decimal enum fractions functools "
+    "heapq io itertools json math numbers operator random re string struct textwrap threading time typing "
+    "unicodedata"
 ).split()
+HEAVY_PREIMPORT = ["calendar", "dataclasses", "hashlib", "statistics", "unittest"]
 
 # Denied for program code (EPERM): leaving the sandbox, reading other processes, new programs, kernel admin.
 DENIED_SYSCALLS = (
@@ -122,6 +132,28 @@ def raw_fork() -> int:
     return pid
 
 
+def _import_all(names: list[str]) -> None:
+    for name in names:
+        try:
+            __import__(name)
+        except Exception:  # not installed here: programs importing it fail as they would anywhere
+            pass
+
+
+def _freeze() -> None:
+    """Every object that exists now lives for the zygote's whole life: keep the collector from walking (and
+    so copying, in each child) the pages that hold them."""
+    gc.collect()
+    gc.freeze()
+
+
+def _forget_tempdir() -> None:
+    """tempfile caches its choice of directory: forget it, so each child chooses its own scratch directory."""
+    import tempfile
+
+    tempfile.tempdir = None
+
+
 def _prctl(option: int, arg: int) -> None:
     if _libc.prctl(option, arg, 0, 0, 0) != 0:
         err = ctypes.get_errno()
@@ -141,26 +173,19 @@ class Zygote:
         self.bpf: tuple | None = None  # compiled seccomp program: (fprog struct, its filter buffer)
         self.features: dict[str, object] = {}
         self.zygote_pid = os.getpid()
+        self.heavy_pid: int | None = None  # the heavy zygote, once forked (lean zygote only)
         self.cpu_seconds = int(cfg["cpu_seconds"])
         self.max_processes = int(cfg["max_processes"])
         self.devnull = -1
 
     def prepare(self) -> None:
-        for name in PREIMPORT:
-            try:
-                __import__(name)
-            except Exception:
-                pass
-        for name in self.cfg.get("preimport_extra", []):
-            try:
-                __import__(name)
-            except Exception:
-                pass
-        try:
-            _prctl(PR_SET_CHILD_SUBREAPER, 1)
-            self.features["subreaper"] = True
-        except OSError:
-            self.features["subreaper"] = False
+        """Set up the lean zygote: small modules, limits, seccomp program, warm harness. The large modules
+        are left to the heavy zygote (``heavy_modules`` tells the parent which imports route a program there)."""
+        self.features["unreadable_paths"] = unreadable = self._unreadable_for_programs()
+        # Programs cannot import what their uid cannot read: then whatever this zygote imports is all they
+        # get, so it imports everything itself (and no program needs the heavy zygote).
+        _import_all(LEAN_PREIMPORT + (self._heavy_module_names() if unreadable else []))
+        self._become_subreaper()
         self.features["seccomp"] = False
         if self.cfg.get("seccomp", True):
             try:
@@ -172,10 +197,90 @@ class Zygote:
         os.makedirs(self.scratch_root, exist_ok=True)
         self._set_shared_limits()
         self._warm_up()
-        # Every object that exists now lives for the zygote's whole life: keep the collector from walking
-        # (and so copying, in each child) the pages that hold them.
-        gc.collect()
-        gc.freeze()
+        self.features["heavy_modules"] = [m for m in self._heavy_module_names() if m not in sys.modules]
+        _freeze()
+
+    def _unreadable_for_programs(self) -> list[str]:
+        """The interpreter's module directories that the programs' uid cannot list.
+
+        Bubblewrap re-exposes the installation to every uid; plain processes cannot, so a Python installed
+        under a closed directory (root's home, mode 0700) is out of the programs' reach. Checked by a
+        forked probe that takes the programs' uid, before anything is imported (the fork is cheap then)."""
+        if self.uid is None:  # programs run as our own uid
+            return []
+        dirs = sorted({os.path.dirname(os.__file__), *(p for p in sys.path if p.endswith("site-packages"))})
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(r)
+                os.setgroups([])
+                os.setresgid(self.uid, self.uid, self.uid)
+                os.setresuid(self.uid, self.uid, self.uid)
+                bad = []
+                for d in dirs:
+                    try:
+                        os.listdir(d)
+                    except OSError:
+                        bad.append(d)
+                os.write(w, json.dumps(bad).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as answer:
+            data = answer.read()
+        os.waitpid(pid, 0)
+        try:
+            return list(json.loads(data))
+        except ValueError:  # the probe could not even take the uid: assume the worst
+            return dirs
+
+    def _heavy_module_names(self) -> list[str]:
+        return [*HEAVY_PREIMPORT, *self.cfg.get("preimport_extra", [])]
+
+    def _become_subreaper(self) -> None:
+        try:
+            _prctl(PR_SET_CHILD_SUBREAPER, 1)
+            self.features["subreaper"] = True
+        except OSError:
+            self.features["subreaper"] = False
+
+    def fork_heavy(self) -> None:
+        """Fork the heavy zygote (see the module docstring) and hand its control socket to the parent.
+
+        It starts as a copy of this warm zygote, so all it adds is the imports. ``os.fork`` (not
+        ``raw_fork``): a long-lived process gets CPython's full after-fork reinitialisation."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ours.close()
+                self._serve_as_heavy(theirs)
+            finally:
+                os._exit(70)
+        theirs.close()
+        self.heavy_pid = pid
+        socket.send_fds(self.ctrl, [struct.pack(">q", pid)], [ours.fileno()])
+        ours.close()
+
+    def _serve_as_heavy(self, ctrl: socket.socket) -> None:
+        """The heavy zygote's life: drop the lean zygote's channels and children, import, serve; no return."""
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with the lean zygote, and so does all it forked
+        if os.getppid() != self.zygote_pid:
+            os._exit(72)
+        self.ctrl.close()
+        for _pid, sock in self.spares:
+            sock.close()
+        self.spares.clear()
+        self.children.clear()
+        self.exited.clear()
+        self.ctrl, self.zygote_pid, self.heavy_pid = ctrl, os.getpid(), None
+        self._become_subreaper()
+        _import_all(self._heavy_module_names())
+        _forget_tempdir()  # importing some modules (pytest) makes tempfile choose one
+        _freeze()
+        self.serve()
+        os._exit(0)
 
     @staticmethod
     def _warm_up() -> None:
@@ -210,12 +315,9 @@ class Zygote:
                              (resource.RLIMIT_NOFILE, int(cfg["max_open_files"])), (resource.RLIMIT_CORE, 0)):
             resource.setrlimit(which, (value, value))
         # Relative on purpose: a program's home and temporary directory are its own working directory, the
-        # private scratch directory its child chdir()s into. tempfile caches its choice, and importing some
-        # modules (pytest) makes it choose: forget it, so each child chooses for itself.
+        # private scratch directory its child chdir()s into.
         os.environ["HOME"] = os.environ["TMPDIR"] = "."
-        import tempfile
-
-        tempfile.tempdir = None
+        _forget_tempdir()
         self.devnull = os.open(os.devnull, os.O_RDWR)  # stdin/stdout are /dev/null already; stderr is our log
 
     def serve(self) -> None:
@@ -232,12 +334,19 @@ class Zygote:
                 protocol.send(self.ctrl, self.finish(int(request["pid"])))
                 if request.get("spawn"):  # the next program's child, in the same round trip
                     self.spawn()
+            elif op == "heavy":
+                self.fork_heavy()
             else:
                 protocol.send(self.ctrl, {"error": f"unknown op {op!r}"})
         while self.spares:
             self.spares.popleft()[1].close()
         for pid in list(self.children):
             self.finish(pid)
+        if self.heavy_pid is not None:  # it stops when the parent closes its control socket (first)
+            try:
+                os.waitpid(self.heavy_pid, 0)
+            except ChildProcessError:  # already reaped as an orphan
+                pass
 
     # ---------------------------------------------------------------------------------------- spawning
     def spawn(self) -> None:
