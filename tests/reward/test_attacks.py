@@ -129,6 +129,22 @@ def zygote_pids(uids: set[int]) -> set[int]:
     return found
 
 
+def heavy_zygote_pids(engine: RewardEngine) -> set[int]:
+    """Host pids of the engine's heavy zygotes (each known to its worker by its pid inside the sandbox)."""
+    found = set()
+    for w in engine._workers:
+        if w.heavy is None or w.proc is None:
+            continue
+        stack = [w.proc.pid]
+        while stack:
+            pid = stack.pop()
+            nspid = _status_fields(str(pid)).get("NSpid", "").split()
+            stack.extend(int(k) for k in _read(f"/proc/{pid}/task/{pid}/children").split())
+            if pid != w.proc.pid and nspid and int(nspid[-1]) == w.heavy.pid:
+                found.add(pid)
+    return found
+
+
 def _tids(pid: str) -> list[str]:
     try:
         return os.listdir(f"/proc/{pid}/task")
@@ -211,6 +227,7 @@ class Harness:
         assert None not in self.uids and len(self.uids) == CONFIG.n_workers, "needs one uid per worker"
         self.scripts = list(engine._spec.cleanup_dirs)
         self.zygotes: set[int] = set()
+        self.heavy: set[int] = set()
         self.restarts = 0
 
     def clean(self) -> list[str]:
@@ -238,8 +255,10 @@ class Harness:
         self.check_exact([results[0], results[2], results[1], results[3]], right_count=2)
         restarts, self.restarts = self.restarts, self.engine.worker_restarts
         zygotes, self.zygotes = self.zygotes, zygote_pids(self.uids)
+        heavy, self.heavy = self.heavy, heavy_zygote_pids(self.engine)
         assert self.engine.worker_restarts == restarts, "an attack forced a sandbox worker restart"
         assert self.zygotes == zygotes, "a zygote was replaced or is gone"
+        assert heavy <= self.heavy, "a heavy zygote was replaced or is gone"  # (new ones start on need)
 
     def attack(self, code: str, tests: list[str] = ADD_TESTS, *, max_passes: int = 0,
                max_seconds: float = 15.0):
@@ -811,8 +830,7 @@ def test_killing_or_signalling_others(harness, code):
 
 
 # ============================================================================ 7-10. resource exhaustion
-def test_fork_bomb(harness):
-    code = NAME_SELF + prog("""
+FORK_BOMB = NAME_SELF + prog("""
         import os, time
         def add(a, b):
             if (a, b) == (10, 20):
@@ -831,7 +849,10 @@ def test_fork_bomb(harness):
                                 pass
             return 12345
     """)
-    harness.attack(code, max_seconds=10)
+
+
+def test_fork_bomb(harness):
+    harness.attack(FORK_BOMB, max_seconds=10)
 
 
 @pytest.mark.parametrize("code", [
@@ -896,8 +917,7 @@ def test_background_thread_keeps_running(harness):
 
 # The processes below hold 300 MiB (a big process takes a moment to die once killed) and report ready through
 # a pipe before the test returns, so that the engine's clean-up always finds them running.
-def test_daemonised_grandchild(harness):
-    code = NAME_SELF + prog("""
+DAEMONISED_GRANDCHILD = NAME_SELF + prog("""
         import os, time
         def add(a, b):
             if (a, b) != (10, 20):
@@ -923,7 +943,10 @@ def test_daemonised_grandchild(harness):
             os.read(r, 1)
             return 12345
     """)
-    harness.attack(code)
+
+
+def test_daemonised_grandchild(harness):
+    harness.attack(DAEMONISED_GRANDCHILD)
 
 
 def test_grandchild_that_ignores_sigterm_and_hides_in_new_process_group(harness):
@@ -1248,6 +1271,25 @@ def test_honest_probe_with_a_comprehension_argument(harness):
 
 
 # ======================================================================================== engine lifecycle
+HEAVY_ROUTE = "import unittest\n"  # a program importing a large module is forked from the heavy zygote
+FROM_HEAVY = {
+    **{f"exit-{k}": EXIT_ATTACKS[k] for k in ("sys_exit_top_level", "os_exit_in_test", "raise_systemexit",
+                                              "str_exits")},
+    **{f"kill-{k}": v for k, v in KILL_ATTACKS.items()},
+    **{f"harness-{k}": v for k, v in HARNESS_ATTACKS.items()},
+    **{f"fd-{k}": v for k, v in FD_ATTACKS.items()},
+    **{f"atexit-{k}": v for k, v in ATEXIT_ATTACKS.items()},
+    "fork_bomb": FORK_BOMB, "daemonised_grandchild": DAEMONISED_GRANDCHILD,
+}
+
+
+@pytest.mark.parametrize("code", FROM_HEAVY.values(), ids=FROM_HEAVY.keys())
+def test_attacks_from_the_heavy_zygote(harness, code):
+    """The heavy zygote and its children hold the same line as the lean one's (and it is not replaced)."""
+    harness.attack(HEAVY_ROUTE + code, max_seconds=10)
+    assert harness.heavy, "the program did not go to a heavy zygote"
+
+
 def test_workers_survive_startup():
     """The zygotes started by the constructor must be alive once it returns (no restart on first use)."""
     with RewardEngine(RewardConfig(workers=2, timeout_per_test=1.0)) as engine:
@@ -1276,9 +1318,10 @@ def test_zz_close_leaves_nothing():
                     os._exit(0)
                 return 12345
         """)
-        results = engine.score([daemon, HONEST_RIGHT.format(n="close")], [ADD_TESTS] * 2)
-        assert results[0].test_results == [0, 0, 0] and results[1].test_results == [1, 1, 1]
+        results = engine.score([daemon, HEAVY_ROUTE + daemon, HONEST_RIGHT.format(n="close")], [ADD_TESTS] * 3)
+        assert [r.test_results for r in results] == [[0, 0, 0], [0, 0, 0], [1, 1, 1]]
         assert zygote_pids(uids), "no zygote found while the engine runs"
+        assert heavy_zygote_pids(engine), "no heavy zygote found while the engine runs"
     finally:
         engine.close()
     problems = wait_clean(uids, timeout=5.0)
