@@ -365,3 +365,11 @@ def test_process_isolation_names_an_installation_the_programs_cannot_read():
 ])
 def test_imported_roots(code, roots):
     assert imported_roots(code) == roots
+
+
+def test_programs_see_only_the_sandbox_environment(engine):
+    """Nothing of the engine's environment reaches programs, in either isolation; home and temporary
+    directory are the program's own scratch directory."""
+    expected = dict(isolation.SANDBOX_ENV, HOME=".", TMPDIR=".")
+    code = "import os\ndef env():\n    return dict(os.environ)\n"
+    assert score1(engine, code, [f"assert env() == {expected!r}"]).test_results == [1]

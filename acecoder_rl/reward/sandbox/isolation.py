@@ -92,12 +92,19 @@ def _hidden_paths() -> list[str]:
     return hidden
 
 
+# The whole environment of the sandbox: nothing of the engine's (tokens, paths, cluster addresses) reaches
+# programs. LD_BIND_NOW: the zygote resolves every C symbol once at start; lazily bound, each child would
+# resolve (and so write, copying the page) the ones it calls first (~12 fewer page faults per program).
+SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "LD_BIND_NOW": "1"}
+
+
 def _bwrap_argv(python: str, scripts: str, root: bool) -> list[str]:
     # The path found here: workers start with the sandbox's own PATH, which must not pick another bwrap.
     argv = [shutil.which("bwrap") or "bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc",
-            "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv",
-            "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONHASHSEED", "0",
-            "--ro-bind", "/usr", "/usr"]
+            "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
+    for name, value in SANDBOX_ENV.items():
+        argv += ["--setenv", name, value]
+    argv += ["--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
             argv += ["--symlink", os.readlink(top), top]

@@ -10,11 +10,9 @@ import subprocess
 import time
 
 from acecoder_rl.reward.sandbox import protocol
-from acecoder_rl.reward.sandbox.isolation import LaunchSpec, program_uid
+from acecoder_rl.reward.sandbox.isolation import SANDBOX_ENV, LaunchSpec, program_uid
 
 START_TIMEOUT_S = 60.0
-# Nothing of the engine's environment (tokens, paths, cluster addresses) reaches programs.
-SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 CONTROL_TIMEOUT_S = 30.0
 
 

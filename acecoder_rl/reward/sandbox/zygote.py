@@ -315,8 +315,9 @@ class Zygote:
                              (resource.RLIMIT_NOFILE, int(cfg["max_open_files"])), (resource.RLIMIT_CORE, 0)):
             resource.setrlimit(which, (value, value))
         # Relative on purpose: a program's home and temporary directory are its own working directory, the
-        # private scratch directory its child chdir()s into.
+        # private scratch directory its child chdir()s into (bubblewrap's PWD would name another one).
         os.environ["HOME"] = os.environ["TMPDIR"] = "."
+        os.environ.pop("PWD", None)
         _forget_tempdir()
         self.devnull = os.open(os.devnull, os.O_RDWR)  # stdin/stdout are /dev/null already; stderr is our log
 
