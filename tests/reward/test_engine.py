@@ -373,3 +373,35 @@ def test_programs_see_only_the_sandbox_environment(engine):
     expected = dict(isolation.SANDBOX_ENV, HOME=".", TMPDIR=".")
     code = "import os\ndef env():\n    return dict(os.environ)\n"
     assert score1(engine, code, [f"assert env() == {expected!r}"]).test_results == [1]
+
+
+def _gone_or_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return any(line.split()[1] == "Z" for line in f if line.startswith("State:"))
+    except OSError:
+        return True
+
+
+def test_a_sandbox_that_dies_while_starting_fails_fast_and_leaves_nothing(tmp_path):
+    """A bubblewrap SIGKILLed while it sets up the sandbox can leave its inner half blocked for ever, holding
+    the zygote's control socket open (seen under the service's worker-kill load test: a 60 s stall and a
+    leftover process). Stand-in: a first process that leaves a child holding the socket, then exits. The
+    start must fail at once, not after its 60 s time-out, and stopping must take that child down too."""
+    from acecoder_rl.reward.sandbox.isolation import LaunchSpec
+    from acecoder_rl.reward.sandbox.worker import SandboxWorker, WorkerFailure
+
+    pidfile = tmp_path / "holder.pid"
+    spec = LaunchSpec(argv_prefix=["/bin/sh", "-c", 'sleep 600 & echo $! > "$0"; exit 0', str(pidfile)],
+                      script_dir=str(tmp_path), scratch_root=str(tmp_path / "scratch"), mode="process",
+                      log_dir=str(tmp_path))
+    worker = SandboxWorker(spec, 0, {})
+    started = time.monotonic()
+    with pytest.raises(WorkerFailure, match="did not start"):
+        worker.start()
+    assert time.monotonic() - started < 10
+    holder = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while not _gone_or_zombie(holder) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone_or_zombie(holder), "the process holding the control socket survived the worker's stop"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import socket
 import struct
@@ -172,13 +173,36 @@ class SandboxWorker:
             log.close()
         self.lean = ZygoteChannel(ours)
         try:
-            hello = protocol.recv(ours, time.monotonic() + START_TIMEOUT_S)
+            hello = self._await_hello(ours)
         except (protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
             self.stop()
             raise WorkerFailure(f"sandbox worker {self.slot} did not start ({type(exc).__name__}): "
                                 f"{self.log_tail()}") from None
         self.features = hello.get("features", {}) if isinstance(hello, dict) else {}
         self.heavy_roots = frozenset(str(m).split(".", 1)[0] for m in self.features.get("heavy_modules", ()))
+
+    def _await_hello(self, sock: socket.socket) -> object:
+        """The zygote's first message, or an error as soon as the sandbox's process is gone.
+
+        Not just a read with a time-out: a bubblewrap killed while setting up the sandbox can leave its
+        inner half blocked for ever, holding the other end of ``sock`` open (no EOF ever comes)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not select.select([sock], [], [], 0.05)[0]:
+            if self._sandbox_exited():
+                raise protocol.ChannelClosed("the sandbox process exited before the zygote was ready")
+            if time.monotonic() > deadline:
+                raise protocol.ChannelTimeout()
+        return protocol.recv(sock, deadline)
+
+    def _sandbox_exited(self) -> bool:
+        """Has the sandbox's first process exited? Asked without reaping it: while it is an unreaped zombie
+        its pid, which is also its process group's id, cannot be given to another process (see stop)."""
+        if self.proc is None:
+            return True
+        try:
+            return os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:  # already reaped
+            return True
 
     @property
     def log_path(self) -> str:
@@ -198,7 +222,7 @@ class SandboxWorker:
         self.start()
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return not self._sandbox_exited()
 
     def stop(self) -> None:
         """Stop the zygotes; with them go their sandbox and (PDEATHSIG, namespaces) every process they started.
@@ -209,14 +233,17 @@ class SandboxWorker:
                 channel.close()
         self.heavy = self.lean = None
         if self.proc is not None:
+            deadline = time.monotonic() + 5.0
+            while not self._sandbox_exited() and time.monotonic() < deadline:
+                time.sleep(0.002)
+            # Then its whole process group, whether it left on its own or not: what remains of a bubblewrap
+            # killed mid-setup (blocked, holding our socket) is in it. Safe: the first process is not reaped
+            # yet, so the group's id is still its own.
             try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-                self.proc.wait()
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
             self.proc = None
 
     # ------------------------------------------------------------------------------------------- children
