@@ -219,6 +219,28 @@ def stall_watchdog(tally: Tally, faults: "Faults", limit: float) -> None:
             os._exit(2)
 
 
+def _boot_ticks() -> int:
+    """Now, in the clock ticks since boot that /proc/<pid>/stat gives start times in."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+
+
+def stray_sandboxes(since_ticks: int) -> list[int]:
+    """Live sandbox processes started since ``since_ticks`` that no server has below it any more: what a
+    worker kill can strand (reparented to PID 1, so a server's descendants do not show them)."""
+    stray = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[19]) >= since_ticks and b"acecoder-sandbox" in cmdline:
+            stray.append(int(entry))
+    return stray
+
+
 def live_processes(pids: list[int], wait: float = 3.0) -> list[int]:
     """Those of ``pids`` still running after up to ``wait`` s (zombies waiting for init to reap them do
     not count: the inner bubblewrap of a sandbox is reparented to PID 1 when the server exits)."""
@@ -291,6 +313,7 @@ def main() -> int:
     print(f"reward service load test: {mode}; {args.clients} clients x {args.duration:g} s; {len(rows)} programs "
           f"from {args.workload.name}; batches of 1-{args.max_batch}; cache {'on' if args.cache else 'off'}")
 
+    started_ticks = _boot_ticks()
     faults = Faults(args, server_args)
     print(f"server {faults.url} pid {faults.server.pid} ready; workers {faults.server.wait_ready()['workers']}")
     tally = Tally()
@@ -329,6 +352,7 @@ def main() -> int:
     sandbox_pids = final.descendants()
     rc = final.stop(signal.SIGTERM, timeout=120)
     leftovers = live_processes(sandbox_pids)
+    leftovers += [p for p in stray_sandboxes(started_ticks) if p not in leftovers]
 
     total = sum(tally.requests.values())
     print()
