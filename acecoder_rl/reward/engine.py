@@ -76,20 +76,19 @@ class RewardEngine:
             raise AcecoderError(f"reward sandbox failed to start: {failures[0]}")
         if self._spec.mode == "bwrap":
             note_bwrap_works(self._spec.python)
-        if self._spec.degraded:
-            warnings.warn("acecoder-rl reward sandbox is degraded: " + "; ".join(self._spec.degraded),
-                          RuntimeWarning, stacklevel=2)
         self.features = dict(self._workers[0].features, isolation=self._spec.mode)
+        degraded = list(self._spec.degraded)  # what the launch lacks, then what the zygotes found missing
         if cfg.seccomp and not self.features.get("seccomp"):
-            warnings.warn("acecoder-rl reward sandbox is degraded: no seccomp filter ("
-                          f"{self.features.get('seccomp_error', 'unavailable')}); install libseccomp and pyseccomp",
-                          RuntimeWarning, stacklevel=2)
+            degraded.append(f"no seccomp filter ({self.features.get('seccomp_error', 'unavailable')}); "
+                            "install libseccomp and pyseccomp")
         if self.features.get("unreadable_paths"):
-            warnings.warn("acecoder-rl reward sandbox is degraded: the programs' uid cannot read "
-                          + ", ".join(self.features["unreadable_paths"]) + " (a parent directory is closed to "
-                          "other users), so programs can import only the modules the sandbox pre-imports; "
-                          "install bubblewrap or make the Python installation readable to all users",
-                          RuntimeWarning, stacklevel=2)
+            degraded.append("the programs' uid cannot read " + ", ".join(self.features["unreadable_paths"])
+                            + " (a parent directory is closed to other users), so programs can import only the "
+                            "modules the sandbox pre-imports; install bubblewrap or make the Python installation "
+                            "readable to all users")
+        if degraded:  # one warning naming everything missing
+            warnings.warn("acecoder-rl reward sandbox is degraded: " + "; ".join(degraded), RuntimeWarning,
+                          stacklevel=2)
         self.start_seconds = time.monotonic() - started
 
     # ------------------------------------------------------------------------------------------- public

@@ -220,7 +220,7 @@ def test_without_working_bubblewrap_auto_degrades_loudly_and_bwrap_refuses(tmp_p
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     monkeypatch.setattr(isolation, "_verdicts", {})
     for attempt in ("first: the workers' start fails, then a trial names why", "later: known at once"):
-        with warnings.catch_warnings(record=True) as caught:  # (and maybe another degradation, see below)
+        with warnings.catch_warnings(record=True) as caught:  # (the one warning may name more than this)
             warnings.simplefilter("always", RuntimeWarning)
             engine = RewardEngine(RewardConfig(workers=1, isolation="auto"))
         assert any(re.search("no namespaces .*No permissions to create new namespace", str(w.message))

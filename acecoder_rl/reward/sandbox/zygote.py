@@ -214,9 +214,7 @@ class Zygote:
         if pid == 0:
             try:
                 os.close(r)
-                os.setgroups([])
-                os.setresgid(self.uid, self.uid, self.uid)
-                os.setresuid(self.uid, self.uid, self.uid)
+                self._take_program_uid()
                 bad = []
                 for d in dirs:
                     try:
@@ -419,12 +417,17 @@ class Zygote:
         if os.getppid() != self.zygote_pid:  # the zygote died before the prctl
             os._exit(72)
 
+    def _take_program_uid(self) -> None:
+        """Become the programs' uid and group, with no supplementary groups (in a forked process of ours:
+        a program's child, the uid killer, the readability probe)."""
+        os.setgroups([])
+        os.setresgid(self.uid, self.uid, self.uid)
+        os.setresuid(self.uid, self.uid, self.uid)
+
     def _drop_privileges(self) -> None:
         """Become the programs' uid, for good: no way back, no new privileges, seccomp."""
         if self.uid is not None:
-            os.setgroups([])
-            os.setresgid(self.uid, self.uid, self.uid)
-            os.setresuid(self.uid, self.uid, self.uid)
+            self._take_program_uid()
             if os.getuid() != self.uid or os.geteuid() != self.uid:
                 os._exit(71)
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # changing uid cleared it
@@ -458,9 +461,7 @@ class Zygote:
             killer = os.fork()
             if killer == 0:
                 try:
-                    os.setgroups([])
-                    os.setresgid(self.uid, self.uid, self.uid)
-                    os.setresuid(self.uid, self.uid, self.uid)
+                    self._take_program_uid()
                     if os.getuid() == self.uid and self.uid != 0:
                         try:
                             os.kill(-1, signal.SIGKILL)
