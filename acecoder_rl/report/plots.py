@@ -38,6 +38,8 @@ _STATUS_COLORS = {
     "crashed": "#8e44ad",
     "memory": "#6d4c41",
     "sandbox_error": "#000000",
+    "too_large": "#f48fb1",
+    "invalid_tests": "#00838f",
 }
 
 

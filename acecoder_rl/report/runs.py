@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acecoder_rl.errors import AcecoderError
+from acecoder_rl.reward.results import ProgramStatus
 
-STATUSES = ("ok", "no_code", "syntax_error", "runtime_error", "timeout", "crashed", "memory", "sandbox_error")
+STATUSES = tuple(status.value for status in ProgramStatus)
 
 #: Canonical metric names, in report order. Rewards and rates are per-sample means over a training step.
 METRICS = (

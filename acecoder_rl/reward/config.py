@@ -51,6 +51,22 @@ class RewardConfig:
     """Verdicts remembered across calls for identical (code, tests) pairs; 0 disables the cache."""
     error_chars: int = 200
     """Cap on each error text."""
+    max_completion_chars: int = 1_000_000
+    """Longest completion the engine reads; a longer one is ``too_large`` without being scanned (every scan
+    of a completion on the host is linear in its length, and this bounds it)."""
+    max_tests: int = 4096
+    """Most tests in one row; a row with more is refused whole (``invalid_tests``), never scored in part."""
+    max_test_chars: int = 100_000
+    """Longest test source; a row holding a longer one is refused whole (``invalid_tests``)."""
+    max_test_depth: int = 100
+    """Deepest syntax-tree nesting of a test (CPython itself refuses ~200 nested brackets); a row holding a
+    deeper test is refused whole (``invalid_tests``)."""
+    judge_memory_mb: int = 1024
+    """Address-space limit of the judge, the sandboxed process that runs a program's tests and makes the
+    verdicts; a check that needs more fails (``check too expensive``)."""
+    strict: bool = False
+    """Refuse verdicts that only the program's own code can give (``==`` between two objects of classes the
+    program defines, truthiness of such an object): those tests fail as unverifiable instead."""
     python: str | None = None
     """Interpreter that runs the sandbox; None: the one running the engine (on every node of a cluster)."""
     preimport: tuple[str, ...] = ("pytest",)
@@ -64,12 +80,14 @@ class RewardConfig:
         for name in ("timeout_per_test", "timeout_per_program"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"RewardConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("memory_mb", "max_processes", "file_size_mb", "max_open_files", "error_chars"):
+        for name in ("memory_mb", "max_processes", "file_size_mb", "max_open_files", "error_chars",
+                     "max_completion_chars", "max_tests", "max_test_chars", "max_test_depth", "judge_memory_mb"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"RewardConfig.{name} must be a positive integer, got {value!r}")
-        if self.memory_mb < 64:
-            raise ValueError(f"RewardConfig.memory_mb={self.memory_mb} is too small for Python (use >= 64)")
+        for name in ("memory_mb", "judge_memory_mb"):
+            if getattr(self, name) < 64:
+                raise ValueError(f"RewardConfig.{name}={getattr(self, name)} is too small for Python (use >= 64)")
         if self.workers is not None and (not isinstance(self.workers, int) or not 1 <= self.workers <= 256):
             raise ValueError(f"RewardConfig.workers must be between 1 and 256, got {self.workers!r}")
         if self.cache_size < 0:

@@ -34,6 +34,8 @@ class ProgramStatus(str, enum.Enum):
     CRASHED = "crashed"  # the process died (segfault, os._exit, killed itself) while loading or testing
     MEMORY = "memory"  # it ran out of its memory limit
     SANDBOX_ERROR = "sandbox_error"  # the sandbox itself failed; not the program's fault
+    TOO_LARGE = "too_large"  # the completion is longer than RewardConfig.max_completion_chars: not scanned
+    INVALID_TESTS = "invalid_tests"  # the row's tests are past a documented limit (see RewardConfig): all refused
 
 
 @dataclass
