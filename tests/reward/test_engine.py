@@ -10,7 +10,6 @@ import pytest
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.reward import ProgramStatus, RewardConfig, RewardEngine, TestStatus
 from acecoder_rl.reward.sandbox import isolation
-from acecoder_rl.reward.sandbox.worker import imported_roots
 
 ADD_TESTS = ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(-1, 1) == 0"]
 GOOD = "def add(a, b):\n    return a + b\n"
@@ -355,16 +354,6 @@ def test_process_isolation_names_an_installation_the_programs_cannot_read():
     assert bool(named) == expected
     if expected:
         assert os.path.dirname(os.__file__) in str(named[0].message)
-
-
-@pytest.mark.parametrize("code, roots", [
-    ("import os, sys as s\nfrom pytest import raises\n", {"os", "sys", "pytest"}),
-    ("def f():\n    import a.b.c  # note\n    from  x.y  import z\n", {"a", "x"}),
-    ("from . import q\nfrom .m import r\nimport numpy as np, unittest.mock\n", {"numpy", "unittest"}),
-    ("s = 'important'\nimportlib = 1\n", set()),
-])
-def test_imported_roots(code, roots):
-    assert imported_roots(code) == roots
 
 
 def test_programs_see_only_the_sandbox_environment(engine):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import select
 import signal
 import socket
@@ -10,6 +9,7 @@ import struct
 import subprocess
 import time
 
+from acecoder_rl.reward.extract import imported_roots
 from acecoder_rl.reward.sandbox import protocol
 from acecoder_rl.reward.sandbox.isolation import SANDBOX_ENV, LaunchSpec, program_uid
 
@@ -121,25 +121,6 @@ class ZygoteChannel:
 
 
 _CHANNEL_ERRORS = (OSError, protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError)
-# Import statements (top level or indented); relative imports never name a preimported module.
-_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(\w+)[\w.]*[ \t]+import\b|import[ \t]+([^\n#;]+))", re.MULTILINE)
-
-
-def imported_roots(code: str) -> set[str]:
-    """Top-level names of the modules ``code`` imports with an import statement.
-
-    Only chooses which zygote forks the program: an import missed here (``__import__``, ``exec``) is paid
-    for in the child, an extra one costs a larger fork; neither changes a verdict."""
-    roots = set()
-    for m in _IMPORT.finditer(code):
-        if m.group(1):
-            roots.add(m.group(1))
-        else:
-            for part in m.group(2).split(","):
-                name = part.split(maxsplit=1)[0] if part.strip() else ""
-                roots.add(name.split(".", 1)[0])
-    roots.discard("")
-    return roots
 
 
 class SandboxWorker:
