@@ -10,7 +10,12 @@ measurement (on a shared VM, one reason absolute figures move between runs), eng
 timeout items' wall time against the ideal (their per-test limits scheduled on all workers), and parent
 memory across a large batch.
 
-    python benchmarks/reward_throughput.py [--workload PATH] [--big 10000] [--skip-naive]
+    python benchmarks/reward_throughput.py [--workload PATH] [--big 10000] [--skip-naive] \
+        [--against CHECKOUT [--rounds 3]]
+
+``--against`` runs the CLI measurement also with another checkout of the project (e.g. a ``git worktree``
+of the commit before a change), alternating rounds with this one on the same cores, and prints the ratio of
+the two (median rounds): the one comparison of two versions that noisy shared machines allow.
 """
 from __future__ import annotations
 
@@ -171,6 +176,31 @@ def _line(name: str, seconds: float, rows: list[dict], results: list[list[int]],
           f"{_agreement(rows, results)} |", flush=True)
 
 
+def _cli_run(checkout: Path, src: Path, workers: int) -> tuple[float, list[list[int]], _Steal]:
+    """``acecoder-rl reward score`` of ``checkout``'s package on ``src``: wall seconds, results, steal."""
+    out = src.with_suffix(".out.jsonl")
+    env = dict(os.environ, PYTHONPATH=str(checkout))
+    with _Steal() as steal:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "acecoder_rl", "reward", "score", str(src), "-o", str(out),
+                        "--workers", str(workers)], check=True, stdout=subprocess.DEVNULL, env=env, cwd=checkout)
+        seconds = time.perf_counter() - started
+    return seconds, [json.loads(line)["test_results"] for line in out.open()], steal
+
+
+def _compare(other: Path, rounds: int, src: Path, rows: list[dict], workers: int) -> None:
+    """Alternating CLI rounds of ``other`` and this checkout; the ratio of their medians."""
+    times: dict[str, list[float]] = {"this": [], "other": []}
+    for k in range(rounds):
+        for name, checkout in (("other", other), ("this", REPO)) if k % 2 == 0 else (("this", REPO), ("other", other)):
+            seconds, results, steal = _cli_run(checkout, src, workers)
+            times[name].append(seconds)
+            _line(f"cli-{name}", seconds, rows, results, steal)
+    this, other_s = sorted(times["this"])[rounds // 2], sorted(times["other"])[rounds // 2]
+    print(f"\nthis checkout / {other}: {other_s / this:.3f}x the throughput (median of {rounds} alternating "
+          f"rounds: {len(rows) / this:.1f} vs {len(rows) / other_s:.1f} programs/s)\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workload", type=Path, default=DEFAULT_WORKLOAD)
@@ -178,6 +208,8 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=10_000, help="programs in the memory-flatness batch (0: skip)")
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--skip-timeouts", action="store_true")
+    ap.add_argument("--against", type=Path, default=None, help="another checkout to compare the CLI with")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per checkout with --against")
     args = ap.parse_args()
 
     from acecoder_rl.reward import RewardConfig, RewardEngine
@@ -195,14 +227,11 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---|")
 
     with tempfile.TemporaryDirectory() as tmp:
-        src, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
+        src = Path(tmp) / "in.jsonl"
         src.write_text("".join(json.dumps(r) + "\n" for r in normal))
-        with _Steal() as steal:
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "acecoder_rl", "reward", "score", str(src), "-o", str(out),
-                            "--workers", str(engine_workers)], check=True, stdout=subprocess.DEVNULL)
-            cli_s = time.perf_counter() - started
-        cli_results = [json.loads(line)["test_results"] for line in out.open()]
+        if args.against:
+            _compare(args.against, args.rounds, src, normal, engine_workers)
+        cli_s, cli_results, steal = _cli_run(REPO, src, engine_workers)
     _line("engine-cli", cli_s, normal, cli_results, steal)
 
     with RewardEngine(RewardConfig(workers=engine_workers, cache_size=0)) as engine:

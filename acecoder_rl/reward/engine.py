@@ -21,18 +21,19 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 
 from acecoder_rl.errors import AcecoderError
-from acecoder_rl.reward.asserts import entry_names
 from acecoder_rl.reward.config import RewardConfig
-from acecoder_rl.reward.extract import extract_code
+from acecoder_rl.reward.extract import called_names, extract_code
 from acecoder_rl.reward.results import ProgramOutcome, ProgramStatus, RewardResult, TestStatus
-from acecoder_rl.reward.runner import ProgramRun
+from acecoder_rl.reward.runner import ProgramRun, invalid_outcome
 from acecoder_rl.reward.scorer import validate_batch
 from acecoder_rl.reward.sandbox.isolation import fallback_launch, note_bwrap_works, prepare_launch
 from acecoder_rl.reward.sandbox.worker import SandboxWorker, WorkerFailure
 from acecoder_rl.reward.scoring import shape
 
-_Job = tuple[str, str, list[str], concurrent.futures.Future]
+_Job = tuple[str, str, list[str], str, concurrent.futures.Future]
 logger = logging.getLogger(__name__)
+# All of a row's tests together (they travel to the judge zygote in one frame of protocol.MAX_FRAME bytes).
+MAX_ROW_CHARS = 4_000_000
 
 
 class RewardEngine:
@@ -53,6 +54,7 @@ class RewardEngine:
             "memory_mb": cfg.memory_mb, "file_size_mb": cfg.file_size_mb, "max_open_files": cfg.max_open_files,
             "max_processes": cfg.max_processes, "error_cap": cfg.error_chars, "seccomp": cfg.seccomp,
             "cpu_seconds": int(cfg.timeout_per_program) + 5, "preimport_extra": list(cfg.preimport),
+            "judge_memory_mb": cfg.judge_memory_mb, "max_test_depth": cfg.max_test_depth,
         }
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, ProgramOutcome] = OrderedDict()
@@ -178,10 +180,20 @@ class RewardEngine:
         if self._closed:
             raise RuntimeError("RewardEngine is closed")
         validate_batch(completions, test_cases)
+        cfg = self.config
         pending: list = []
         for completion, tests in zip(completions, test_cases):
             tests = list(tests)
-            code = extract_code(completion, _lazy_entry_names(tests))
+            refused = _row_problem(tests, cfg)
+            if refused is not None:
+                pending.append(invalid_outcome(tests, refused))
+                continue
+            if len(completion) > cfg.max_completion_chars:
+                error = f"completion of {len(completion)} characters is over the {cfg.max_completion_chars} limit"
+                pending.append(ProgramOutcome(ProgramStatus.TOO_LARGE, [TestStatus.NOT_RUN] * len(tests),
+                                              [error] * len(tests), "", error))
+                continue
+            code = extract_code(completion, _lazy_called_names(tests))
             if not code.strip():
                 pending.append(ProgramOutcome(ProgramStatus.NO_CODE, [TestStatus.NOT_RUN] * len(tests),
                                               ["no code found in the completion"] * len(tests), ""))
@@ -190,7 +202,8 @@ class RewardEngine:
         return pending
 
     def _lookup_or_enqueue(self, code: str, tests: list[str]):
-        key = hashlib.sha256(json.dumps([code, tests]).encode("utf-8", "surrogatepass")).hexdigest()
+        row = hashlib.sha256(json.dumps(tests).encode("utf-8", "surrogatepass")).digest()
+        key = hashlib.sha256(row + code.encode("utf-8", "surrogatepass")).hexdigest()
         with self._lock:
             self.stats["programs"] += 1
             cached = self._cache.get(key)
@@ -204,7 +217,7 @@ class RewardEngine:
                 return future
             future = concurrent.futures.Future()
             self._inflight[key] = future
-        self._queue.put((key, code, tests, future))
+        self._queue.put((key, code, tests, row.hex(), future))
         return future
 
     def _serve(self, worker: SandboxWorker, started: concurrent.futures.Future) -> None:
@@ -216,10 +229,11 @@ class RewardEngine:
         started.set_result(None)
         while True:
             job = self._queue.get()
-            if job is None:
+            if job is None:  # stopped here, by the thread that started it: its exit would SIGKILL the sandbox
+                worker.stop()  # (--die-with-parent) before the zygotes could stop their processes in order
                 return
-            key, code, tests, future = job
-            outcome = self._run(worker, code, tests)
+            key, code, tests, row, future = job
+            outcome = self._run(worker, code, tests, row)
             with self._lock:
                 self._inflight.pop(key, None)
                 self.stats["executed"] += 1
@@ -231,7 +245,7 @@ class RewardEngine:
                         self._cache.popitem(last=False)
             future.set_result(outcome)
 
-    def _run(self, worker: SandboxWorker, code: str, tests: list[str]) -> ProgramOutcome:
+    def _run(self, worker: SandboxWorker, code: str, tests: list[str], row: str) -> ProgramOutcome:
         """One program; a worker failure (not the program's fault) restarts the worker and retries once.
 
         Never raises: a worker thread that died would leave its programs' futures unresolved forever, so
@@ -241,7 +255,7 @@ class RewardEngine:
             try:
                 if not worker.alive():
                     worker.restart()
-                return ProgramRun(worker, self.config, code, tests).run()
+                return ProgramRun(worker, self.config, code, tests, row).run()
             except Exception as exc:  # WorkerFailure, or anything unexpected: same recovery
                 if not isinstance(exc, WorkerFailure):
                     logger.exception("reward worker %d: unexpected error; restarting it", worker.slot)
@@ -255,11 +269,25 @@ class RewardEngine:
                               f"sandbox error: {last_error}")
 
 
-def _lazy_entry_names(tests: list[str]) -> Iterator[str]:
-    """The tests' entry names, worked out only if extraction has several code blocks to choose from: the
-    tests are analysed anyway by the worker that runs the program, and that work is better spread over the
-    workers than done up front here for the whole batch."""
-    yield from entry_names(tests)
+def _lazy_called_names(tests: list[str]) -> Iterator[str]:
+    """The names the tests call, worked out only if extraction has several code blocks to choose from."""
+    yield from called_names(tests)
+
+
+def _row_problem(tests: list[str], cfg: RewardConfig) -> str | None:
+    """Why a row's tests are refused whole before any work (the limits a judge could not be given), or None.
+
+    Only lengths are looked at here: test sources are hostile input and are parsed in the sandbox only."""
+    if len(tests) > cfg.max_tests:
+        return f"{len(tests)} tests, over the {cfg.max_tests} limit"
+    total = 0
+    for k, test in enumerate(tests):
+        if len(test) > cfg.max_test_chars:
+            return f"test {k} has {len(test)} characters, over the {cfg.max_test_chars} limit"
+        total += len(test)
+    if total > MAX_ROW_CHARS:
+        return f"the tests have {total} characters in all, over the {MAX_ROW_CHARS} limit"
+    return None
 
 
 class _Cached:

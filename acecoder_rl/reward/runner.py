@@ -1,28 +1,38 @@
 """Running one program's tests on a sandbox worker, with exact pass rates under timeouts and crashes.
 
-As in AceCoder: the program is ``exec``'d once, then each test runs in turn in the same namespace. A test
-that times out or kills its process counts 0, and the remaining tests run in a fresh child that re-runs the
-program first (state from before is lost, as in the reference harness), so one bad test never zeroes the
-others. The per-program cap bounds the total; tests it cuts off are ``not_run``.
+As in AceCoder: the program is ``exec``'d once, then each test runs in turn in the same namespace. The
+engine's process only follows: it hands the program's child to a fresh judge (``sandbox/judge.py``, its own
+sandboxed process) and reads the judge's verdict stream, each verdict due within the per-test limit. A
+test that times out or kills its process counts 0, and the remaining tests run in a fresh child and judge
+that re-run the program first (state from before is lost, as in the reference harness), so one bad test
+never zeroes the others. A judge whose verdict is late is stuck in an expensive check: it is killed, that
+test fails (``check too expensive``), and the next test goes on with a fresh pair. The per-program cap
+bounds the total; tests it cuts off are ``not_run``.
+
+Every frame of the judge is checked field by field (the judge runs hostile test code): a frame that is not
+exactly one of judge.py's shapes ends the judge like a crash, never a verdict.
 """
 from __future__ import annotations
 
 import signal
 import time
 
-from acecoder_rl.reward.asserts import PARENT_BUILTINS, TEST_MODULES, compile_test, test_names
 from acecoder_rl.reward.config import RewardConfig
 from acecoder_rl.reward.results import ProgramOutcome, ProgramStatus, TestStatus
 from acecoder_rl.reward.sandbox import protocol
-from acecoder_rl.reward.sandbox.worker import ChildHandle, SandboxWorker
-from acecoder_rl.reward.verdict import ChildDied, ProbeTimeout, TestEvaluator
+from acecoder_rl.reward.sandbox.worker import JudgeHandle, SandboxWorker
 
-_CHECKER_NAMES = PARENT_BUILTINS | TEST_MODULES
+# Time a judge may take beyond the per-test limit to deliver a verdict (it reports the child's timeouts
+# itself, at the limit; this covers scheduling on a loaded machine).
+JUDGE_GRACE_S = 1.0
+_VERDICTS = {"pass": TestStatus.PASS, "fail": TestStatus.FAIL, "error": TestStatus.ERROR,
+             "timeout": TestStatus.TIMEOUT}
+_LOAD_FAILURES = {"syntax_error": ProgramStatus.SYNTAX_ERROR, "runtime_error": ProgramStatus.RUNTIME_ERROR,
+                  "memory": ProgramStatus.MEMORY, "timeout": ProgramStatus.TIMEOUT}
 
 
-def _is_opaque(reply: object) -> bool:
-    value = reply.get("v") if isinstance(reply, dict) else None
-    return isinstance(value, list) and bool(value) and value[0] == "o"
+class _JudgeBroke(Exception):
+    """The judge's stream ended in a way no honest judge ends it (garbage, or it died)."""
 
 
 def _describe_end(end: dict) -> tuple[ProgramStatus, str]:
@@ -41,17 +51,24 @@ def _describe_end(end: dict) -> tuple[ProgramStatus, str]:
     return ProgramStatus.CRASHED, f"process exited with code {code}" if code is not None else "process died"
 
 
+def invalid_outcome(tests: list[str], reason: str, code: str = "") -> ProgramOutcome:
+    """The outcome for a row whose tests are refused whole (``invalid_tests``)."""
+    error = f"tests refused: {reason}"
+    return ProgramOutcome(ProgramStatus.INVALID_TESTS, [TestStatus.NOT_RUN] * len(tests), [error] * len(tests),
+                          code, error)
+
+
 class ProgramRun:
     """State of one program on one worker."""
 
-    def __init__(self, worker: SandboxWorker, config: RewardConfig, code: str, tests: list[str]) -> None:
+    def __init__(self, worker: SandboxWorker, config: RewardConfig, code: str, tests: list[str],
+                 row_key: str) -> None:
         self.worker = worker
         self.cfg = config
         self.code = code
         self.heavy = worker.wants_heavy(code)
         self.tests = tests
-        self.names = sorted(set().union(*(test_names(t) for t in tests)) & _CHECKER_NAMES) if tests else []
-        self._guard = frozenset(self.names) & PARENT_BUILTINS  # names whose redefinition changes the plans
+        self.row_key = row_key
         n = len(tests)
         self.status = [TestStatus.NOT_RUN] * n
         self.errors: list[str | None] = [None] * n
@@ -60,9 +77,9 @@ class ProgramRun:
         self.fallbacks = 0
         self.code_run = code
         self.memory = False
-        self.bound: frozenset[str] = frozenset()
         self.died_during: int | None = None  # test index the child died in (-1: while loading)
         self.malformed = False
+        self.refused: str | None = None
 
     def _note(self, status: ProgramStatus, error: str | None) -> None:
         """Record the first notable event for the program as a whole."""
@@ -78,9 +95,16 @@ class ProgramRun:
             child = self.worker.spawn(self.heavy)
             self.died_during = None
             self.malformed = False
+            judge: JudgeHandle | str | None = None
             try:
-                i = self._run_in(child, i, cap)
+                judge = self.worker.judge(child, self._request(i, cap))
+                if isinstance(judge, str):
+                    self.refused = judge
+                    break
+                i = self._follow(judge, i, cap)
             finally:
+                if isinstance(judge, JudgeHandle):
+                    self.worker.finish_judge(judge)
                 end = self.worker.finish(child)
             if self.died_during is not None:
                 status, error = _describe_end(end)
@@ -91,6 +115,8 @@ class ProgramRun:
                 else:
                     self.status[self.died_during], self.errors[self.died_during] = TestStatus.ERROR, error
                 self._note(status, error)
+        if self.refused is not None:
+            return invalid_outcome(self.tests, self.refused, self.code)
         if self.memory:
             self._note(ProgramStatus.MEMORY, "MemoryError")
         if time.monotonic() >= cap:
@@ -98,118 +124,96 @@ class ProgramRun:
         return ProgramOutcome(self.program_status, self.status, self.errors, self.code_run, self.program_error,
                               self.fallbacks, time.monotonic() - started)
 
+    def _request(self, start: int, cap: float) -> dict:
+        cfg = self.cfg
+        return {"op": "judge", "key": self.row_key, "tests": self.tests, "code": self.code, "start": start,
+                "timeout": cfg.timeout_per_test, "cap_s": max(0.0, cap - time.monotonic()),
+                "stop_first": cfg.stop_on_first_failure, "salvage": cfg.salvage_code, "strict": cfg.strict,
+                "error_cap": cfg.error_chars, "max_depth": cfg.max_test_depth}
+
     def _not_run_from(self, start: int, reason: str) -> None:
         for j in range(start, len(self.tests)):
             if self.status[j] is TestStatus.NOT_RUN and self.errors[j] is None:
                 self.errors[j] = reason
 
-    def _load(self, child: ChildHandle, cap: float, then: list[str]) -> bool:
-        """Run the program's top level in ``child``; False (with the reason recorded) when it cannot run.
-
-        ``then``: probes the child evaluates right after a successful load, as one batch (saving a round
-        trip), unless the program binds one of ``unless_bound`` (then the plans they came from are wrong)."""
-        deadline = min(time.monotonic() + self.cfg.timeout_per_test, cap)
-        message = {"op": "load", "code": self.code, "salvage": self.cfg.salvage_code, "names": self.names,
-                   "then": then, "unless_bound": sorted(self._guard)}
-        try:
-            reply = child.request(message, deadline)
-        except protocol.ChannelTimeout:
-            error = f"running the program took over {self.cfg.timeout_per_test:g} s"
-            self._not_run_from(0, error)
-            self._note(ProgramStatus.TIMEOUT, error)
-            return False
-        except (protocol.ChannelClosed, protocol.ProtocolError) as exc:
-            self.died_during = -1
-            self.malformed |= isinstance(exc, protocol.ProtocolError)
-            return False
-        if not isinstance(reply, dict) or reply.get("ok") is not True:
-            kind = reply.get("kind") if isinstance(reply, dict) else None
-            error = str(reply.get("error", "error"))[: self.cfg.error_chars] if isinstance(reply, dict) else "error"
-            status = {"syntax": ProgramStatus.SYNTAX_ERROR, "memory": ProgramStatus.MEMORY}.get(
-                kind, ProgramStatus.RUNTIME_ERROR)
-            self._not_run_from(0, error)
-            self._note(status, error)
-            return False
-        bound = reply.get("bound")
-        self.bound = frozenset(n for n in bound if isinstance(n, str)) if isinstance(bound, list) else frozenset()
-        if self.cfg.salvage_code and isinstance(reply.get("code"), str):
-            self.code_run = reply["code"]
-        return True
-
-    def _run_in(self, child: ChildHandle, start: int, cap: float) -> int:
-        """Run tests from ``start`` in ``child``; return the index of the next test to run."""
-        # Plans as they are when the program redefines none of the builtins the tests use (almost always):
-        # the first run of eager tests is sent with the program itself.
-        plans = [compile_test(t) for t in self.tests]
-        first = self._eager_run(plans, start)
-        if not self._load(child, cap, [plans[k].probes[0].source for k in first]):
-            return len(self.tests)
-        queued: list[int] = first  # tests whose probe answers are on their way (one batch request)
-        shadowed = self.bound & PARENT_BUILTINS
-        if shadowed:  # the child did not run the batch (see child.Harness.serve)
-            plans = [compile_test(t, frozenset(shadowed & test_names(t))) for t in self.tests]
-            queued = []
-        deadline = [0.0]
-        evaluator = TestEvaluator(lambda message: self._ask(child, message, deadline[0]), self.cfg.error_chars)
+    def _follow(self, judge: JudgeHandle, start: int, cap: float) -> int:
+        """Read the judge's verdicts from test ``start``; return the index of the next test to run."""
+        n = len(self.tests)
+        limit = self.cfg.timeout_per_test
         i = start
-        while i < len(self.tests):
-            now = time.monotonic()
-            if now >= cap:
-                return len(self.tests)
-            deadline[0] = min(now + self.cfg.timeout_per_test, cap)
-            evaluator.fallback = False
+        loaded = False
+        while True:
+            deadline = min(time.monotonic() + limit, cap) + JUDGE_GRACE_S
             try:
-                if not queued:
-                    queued = self._request_batch(child, plans, i)
-                prefetched = None
-                if queued:
-                    queued.pop(0)
-                    prefetched = self._ask(child, None, deadline[0])
-                    if _is_opaque(prefetched):
-                        queued = []  # the child stopped the batch here (see child.Harness.batch)
-                status, error = evaluator.run(plans[i], self.bound, prefetched)
-            except ProbeTimeout:
-                self.status[i], self.errors[i] = TestStatus.TIMEOUT, f"timed out after {self.cfg.timeout_per_test:g} s"
-                self._note(ProgramStatus.TIMEOUT, f"test {i} timed out")
+                frame = judge.next(deadline)
+                kind = frame.get("k") if isinstance(frame, dict) else None
+                if kind == "load" and not loaded:
+                    if not self._loaded(frame):
+                        return n
+                    loaded = True
+                elif kind == "t" and loaded and frame.get("i") == i:
+                    status = self._verdict(frame, i)
+                    i += 1
+                    if status is TestStatus.TIMEOUT:
+                        return i
+                elif kind == "died" and frame.get("i") == (i if loaded else -1):
+                    self.died_during = frame["i"]
+                    self.malformed = frame.get("malformed") is True
+                    return n if not loaded else i + 1
+                elif kind == "end" and loaded:
+                    return self._ended(i)
+                else:
+                    raise _JudgeBroke()
+            except protocol.ChannelTimeout:
+                if time.monotonic() >= cap:
+                    return n
+                if not loaded:  # the judge only waits for the child while it loads
+                    error = f"running the program took over {limit:g} s"
+                    self._not_run_from(0, error)
+                    self._note(ProgramStatus.TIMEOUT, error)
+                    return n
+                self._expensive(i, f"check too expensive: no verdict within {limit:g} s")
                 return i + 1
-            except ChildDied as exc:
-                self.died_during = i
-                self.malformed |= exc.malformed
+            except (protocol.ChannelClosed, protocol.ProtocolError, _JudgeBroke):
+                if not loaded:
+                    self.died_during = -1
+                    return n
+                self._expensive(i, "check too expensive: the judge died")
                 return i + 1
-            self.status[i], self.errors[i] = status, error
-            self.fallbacks += evaluator.fallback
-            self.memory |= evaluator.memory
-            i += 1
-            if status is not TestStatus.PASS and self.cfg.stop_on_first_failure:
+
+    def _loaded(self, frame: dict) -> bool:
+        if frame.get("ok") is True:
+            if self.cfg.salvage_code and isinstance(frame.get("code"), str):
+                self.code_run = frame["code"]
+            return True
+        status = _LOAD_FAILURES.get(frame.get("status"), ProgramStatus.RUNTIME_ERROR)
+        error = str(frame.get("error", "error"))[: self.cfg.error_chars]
+        self._not_run_from(0, error)
+        self._note(status, error)
+        return False
+
+    def _verdict(self, frame: dict, i: int) -> TestStatus:
+        status = _VERDICTS.get(frame.get("s"))
+        if status is None:
+            raise _JudgeBroke()
+        error = frame.get("e")
+        if status is TestStatus.TIMEOUT:
+            error = f"timed out after {self.cfg.timeout_per_test:g} s"
+            self._note(ProgramStatus.TIMEOUT, f"test {i} timed out")
+        self.status[i] = status
+        self.errors[i] = error[: self.cfg.error_chars] if isinstance(error, str) else None
+        self.fallbacks += frame.get("fb") == 1
+        self.memory |= frame.get("mem") == 1
+        return status
+
+    def _ended(self, i: int) -> int:
+        """The judge stopped before the last test: binary mode's first failure, or the program's cap."""
+        if i < len(self.tests):
+            if self.cfg.stop_on_first_failure and i > 0 and self.status[i - 1] is not TestStatus.PASS:
                 self._not_run_from(i, "stopped at the first failure (binary mode)")
-                return len(self.tests)
-        return i
+            else:
+                self._not_run_from(i, "program time cap reached")
+        return len(self.tests)
 
-    def _eager_run(self, plans: list, i: int) -> list[int]:
-        """The run of eager tests starting at ``i``, when it is worth a batch (2 or more tests)."""
-        j = i
-        while j < len(plans) and plans[j].eager and not (self.cfg.stop_on_first_failure and j > i):
-            j += 1
-        return list(range(i, j)) if j - i >= 2 else []
-
-    def _request_batch(self, child: ChildHandle, plans: list, i: int) -> list[int]:
-        """Ask for the probes of the run of eager tests starting at ``i`` in one request."""
-        run = self._eager_run(plans, i)
-        if run:
-            try:
-                protocol.send(child.sock, {"op": "batch", "probes": [plans[k].probes[0].source for k in run]})
-            except OSError:
-                raise ChildDied() from None
-        return run
-
-    @staticmethod
-    def _ask(child: ChildHandle, message: dict | None, deadline: float) -> object:
-        """One answer from the child (sending ``message`` first unless it is None: a batched answer)."""
-        try:
-            return child.request(message, deadline) if message is not None else child.reader.recv(deadline)
-        except protocol.ChannelTimeout:
-            raise ProbeTimeout() from None
-        except protocol.ChannelClosed:
-            raise ChildDied() from None
-        except protocol.ProtocolError:
-            raise ChildDied(malformed=True) from None
+    def _expensive(self, i: int, error: str) -> None:
+        self.status[i], self.errors[i] = TestStatus.ERROR, error[: self.cfg.error_chars]

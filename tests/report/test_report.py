@@ -10,7 +10,8 @@ from acecoder_rl.errors import AcecoderError
 from acecoder_rl.report import build_report, load_runs
 
 ALPHA_REWARD = [0.1, 0.3, 0.2, 0.5, 0.4, 0.6, 0.55, 0.7, 0.65, 0.8, 0.75, 0.7]
-STATUSES = ["ok", "no_code", "syntax_error", "runtime_error", "timeout", "crashed", "memory", "sandbox_error"]
+STATUSES = ["ok", "no_code", "syntax_error", "runtime_error", "timeout", "crashed", "memory", "sandbox_error",
+            "too_large", "invalid_tests"]
 
 
 def alpha_rows():

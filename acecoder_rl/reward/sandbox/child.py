@@ -28,7 +28,11 @@ import sys
 
 import protocol
 import values
+from planner import JUDGE_MODULES
 
+_ModuleType = type(sys)
+_BuiltinFunction = type(len)
+_Function = type(lambda: None)
 _COMPARE_OPS = {
     "Eq": operator.eq, "NotEq": operator.ne, "Lt": operator.lt, "LtE": operator.le, "Gt": operator.gt,
     "GtE": operator.ge, "Is": operator.is_, "IsNot": operator.is_not,
@@ -51,6 +55,29 @@ def _error_reply(exc: BaseException, cap: int) -> dict:
     kind = ("memory" if issubclass(type(exc), MemoryError) else
             "recursion" if issubclass(type(exc), RecursionError) else "exception")
     return {"ok": False, "kind": kind, "error": _describe(exc, cap)}
+
+
+def _module_path(value: object) -> str | None:
+    """``"numpy"`` for the numpy module, ``"decimal.Decimal"`` for that class: where the judge finds its own
+    copy of ``value``, if ``value`` is a module of planner.JUDGE_MODULES or a public attribute of one."""
+    if type(value) is _ModuleType:
+        registered = dict.get(object.__getattribute__(value, "__dict__"), "__name__")
+        if type(registered) is str and registered in JUDGE_MODULES and sys.modules.get(registered) is value:
+            return registered
+        return None
+    if not isinstance(value, (type, _BuiltinFunction, _Function)):
+        return None
+    attrs = type.__dict__ if isinstance(value, type) else None
+    module = attrs["__module__"].__get__(value) if attrs else getattr(value, "__module__", None)
+    qualname = attrs["__qualname__"].__get__(value) if attrs else getattr(value, "__qualname__", None)
+    if type(module) is not str or type(qualname) is not str or "." in qualname:
+        return None
+    root = module.split(".")[0].lstrip("_")  # _pytest.python_api.approx is pytest.approx
+    home = sys.modules.get(root)
+    if root in JUDGE_MODULES and type(home) is _ModuleType:
+        if dict.get(object.__getattribute__(home, "__dict__"), qualname) is value:
+            return f"{root}.{qualname}"
+    return None
 
 
 def salvage_code(code: str) -> str:
@@ -78,6 +105,7 @@ class Harness:
         self.cap = error_cap
         self.namespace: dict = {}
         self.encoder = values.Encoder()
+        self.created: list = []  # the child's copies of the values the judge passed in this test
 
     def serve(self) -> None:
         while True:
@@ -101,6 +129,7 @@ class Harness:
             # names that would change them, judged on the same "bound" list the parent just received.
             then = request.get("then") if request.get("op") == "load" else None
             blocked = set(reply.get("bound", ())) & set(request.get("unless_bound", ()))
+            blocked |= set(reply.get("modules", ())) & set(request.get("unless_module", ()))
             if then and reply.get("ok") and not blocked:
                 if not self.batch(then):
                     return
@@ -126,18 +155,27 @@ class Harness:
         op = request["op"]
         if request.get("fresh"):
             self.encoder.slots.clear()
+            self.created = []
         if op == "load":
             return self.load(request["code"], request.get("salvage", False), request.get("names", []))
         if op == "probe":
             code = compile(request["src"], "<test>", "eval")
             local = {k: self._ref(r) for k, r in request.get("locals", {}).items()}
-            return self._value(eval(code, self.namespace, local) if local else eval(code, self.namespace))
+            before = self._snapshot()
+            return self._value(eval(code, self.namespace, local) if local else eval(code, self.namespace), before)
         if op == "exec":
-            exec(compile(request["src"], "<test>", "exec"), self.namespace)
-            return {"ok": True, "v": ["N"]}
+            code = compile(request["src"], "<test>", "exec")
+            local = {k: self._ref(r) for k, r in request.get("locals", {}).items()}
+            before = self._snapshot()
+            exec(code, self.namespace, local) if local else exec(code, self.namespace)
+            return self._value(None, before)
         if op == "apply":
-            return self._value(self.apply(request))
+            return self.apply(request)
         return {"ok": False, "kind": "protocol", "error": f"unknown op {op!r}"}
+
+    def _snapshot(self) -> list | None:
+        """The content of every value the judge passed in this test, before the program runs again."""
+        return values.snapshot(self.created, self.encoder) if self.created else None
 
     def load(self, code: str, salvage: bool, names: list) -> dict:
         if salvage:
@@ -148,21 +186,42 @@ class Harness:
             return {"ok": False, "kind": "syntax", "error": _describe(exc, self.cap)}
         exec(compiled, self.namespace)
         bound = [n for n in names if isinstance(n, str) and n in self.namespace]
-        return {"ok": True, "v": ["N"], "bound": bound, "code": code if salvage else None}
+        return {"ok": True, "v": ["N"], "bound": bound, "modules": self._modules(bound),
+                "code": code if salvage else None}
+
+    def _modules(self, bound: list) -> dict:
+        """Which bound names hold a module the judge knows, or a public attribute of one, and which (its
+        dotted path): the judge then uses its own copy (a program's ``import numpy as np`` or
+        ``from decimal import Decimal``, named by a test). Only the type slots and the modules' own
+        dictionaries are read: a program's object cannot run code here (not that it would gain anything:
+        the judge only ever takes its own copy of what a path names)."""
+        found = {}
+        for name in bound:
+            try:
+                path = _module_path(self.namespace.get(name))
+            except Exception:  # a hostile object: then it is just the program's own value
+                path = None
+            if path is not None:
+                found[name] = path
+        return found
 
     def _ref(self, ref: list) -> object:
         if ref[0] == "slot":
             return self.encoder.slots[ref[1]]
-        return values.decode(ref[1])
+        return values.decode(ref[1], created=self.created, refs=self.created)
 
-    def apply(self, request: dict) -> object:
-        """An operation the parent could not do on plain data: on objects only this process holds."""
-        kind = request["kind"]
+    def apply(self, request: dict) -> dict:
+        """An operation the judge could not do on plain data: on objects only this process holds."""
         target = self._ref(request["target"])
         args = [self._ref(r) for r in request.get("args", [])]
         kwargs = {k: self._ref(r) for k, r in request.get("kwargs", {}).items()}
+        before = self._snapshot()
+        return self._value(self._apply(request["kind"], request.get("name"), target, args, kwargs), before)
+
+    @staticmethod
+    def _apply(kind: str, name: object, target: object, args: list, kwargs: dict) -> object:
         if kind == "getattr":
-            return getattr(target, request["name"])
+            return getattr(target, name)
         if kind == "call":
             return target(*args, **kwargs)
         if kind == "getitem":
@@ -178,12 +237,23 @@ class Harness:
         if kind == "repr":
             return repr(target)
         if kind == "compare":
-            return bool(_COMPARE_OPS[request["name"]](target, args[0]))
+            return bool(_COMPARE_OPS[name](target, args[0]))
         raise ValueError(f"unknown apply kind {kind!r}")
 
-    def _value(self, value: object) -> dict:
+    def _value(self, value: object, before: list | None = None) -> dict:
+        """The answer: ``value`` as plain data; with values of the judge's in play (``before``: their content
+        before the call), those met in ``value`` as references to the judge's own objects, and how the call
+        changed them (see values.py, "Identity and mutation")."""
         try:
-            return {"ok": True, "v": self.encoder.encode(value)}
+            if before is None:
+                return {"ok": True, "v": self.encoder.encode(value)}
+            known = {id(obj): k for k, obj in enumerate(self.created)}
+            tree = self.encoder.encode(value, known=known)
+            reply = {"ok": True, "v": tree}
+            changes = values.mutations(self.created, before, self.encoder)
+            if changes:
+                reply["mut"] = changes
+            return reply
         except values.EncodeError as exc:
             return {"ok": False, "kind": "too_large", "error": str(exc)[: self.cap]}
 

@@ -7,6 +7,7 @@ so a child that writes garbage can only spoil its own answers, never desynchroni
 from __future__ import annotations
 
 import json
+import os
 import select
 import socket
 import struct
@@ -32,10 +33,42 @@ class ProtocolError(Exception):
 
 
 def send(sock: socket.socket, message: object) -> None:
+    sock.sendall(_encode(message))
+
+
+def _encode(message: object) -> bytes:
     data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
     if len(data) > MAX_FRAME:
         raise ProtocolError(f"frame of {len(data)} bytes exceeds {MAX_FRAME}")
-    sock.sendall(_HEADER.pack(len(data)) + data)
+    return _HEADER.pack(len(data)) + data
+
+
+def send_with_fds(sock: socket.socket, message: object, fds: list[int]) -> None:
+    """``send``, with file descriptors riding on the frame's first bytes (SCM_RIGHTS)."""
+    data = _encode(message)
+    sent = socket.send_fds(sock, [data], fds)
+    if sent < len(data):
+        sock.sendall(data[sent:])
+
+
+def recv_with_fds(sock: socket.socket, deadline: float | None = None, max_fds: int = 1) -> tuple[object, list[int]]:
+    """``recv`` of a frame sent by :func:`send_with_fds`: the message and the descriptors it carried."""
+    if deadline is not None and not _wait_readable(sock, deadline):
+        raise ChannelTimeout()
+    try:
+        head, fds, _flags, _addr = socket.recv_fds(sock, _HEADER.size, max_fds)
+    except OSError as exc:
+        raise ChannelClosed(str(exc)) from None
+    if not head:
+        raise ChannelClosed("peer closed the connection")
+    try:
+        if len(head) < _HEADER.size:
+            head += _recv_exact(sock, _HEADER.size - len(head), deadline)
+        return _decode(_recv_exact(sock, _body_size(head), deadline)), fds
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
 
 
 def recv(sock: socket.socket, deadline: float | None = None) -> object:
@@ -53,8 +86,9 @@ class FrameReader:
     A child answers a batch of probes with several frames in a row; reading whatever has arrived in one
     ``recv`` and keeping the rest costs one system call (and one poll) per burst instead of two per frame."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, max_frame: int = MAX_FRAME) -> None:
         self.sock = sock
+        self.max_frame = max_frame
         self.buf = bytearray()
         self.poller = select.poll()  # poll, not select: trainer processes often hold fds > 1024
         self.poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
@@ -64,7 +98,7 @@ class FrameReader:
         buf = self.buf
         while True:
             if len(buf) >= _HEADER.size:
-                need = _HEADER.size + _body_size(buf)
+                need = _HEADER.size + _body_size(buf, self.max_frame)
                 if len(buf) >= need:
                     with memoryview(buf) as view:  # one copy of the body, not two
                         body = bytes(view[_HEADER.size:need])
@@ -88,11 +122,11 @@ class FrameReader:
 _CHUNK = 64 * 1024
 
 
-def _body_size(header: bytes | bytearray) -> int:
+def _body_size(header: bytes | bytearray, limit: int = MAX_FRAME) -> int:
     """The body length a frame's header announces (refused before waiting for a body that large)."""
     (size,) = _HEADER.unpack_from(header)
-    if size > MAX_FRAME:
-        raise ProtocolError(f"frame of {size} bytes exceeds {MAX_FRAME}")
+    if size > limit:
+        raise ProtocolError(f"frame of {size} bytes exceeds {limit}")
     return size
 
 
@@ -110,14 +144,8 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
     view = memoryview(buf)
     got = 0
     while got < n:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ChannelTimeout()
-            poller = select.poll()  # poll, not select: trainer processes often hold fds > 1024
-            poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
-            if not poller.poll(remaining * 1000.0):
-                raise ChannelTimeout()
+        if deadline is not None and not _wait_readable(sock, deadline):
+            raise ChannelTimeout()
         try:
             k = sock.recv_into(view[got:], n - got)
         except (ConnectionResetError, BrokenPipeError, OSError) as exc:
@@ -126,3 +154,12 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
             raise ChannelClosed("peer closed the connection")
         got += k
     return bytes(buf)
+
+
+def _wait_readable(sock: socket.socket, deadline: float) -> bool:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return False
+    poller = select.poll()  # poll, not select: trainer processes often hold fds > 1024
+    poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(remaining * 1000.0))

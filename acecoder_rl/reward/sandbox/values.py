@@ -55,7 +55,7 @@ Tags (every node is a JSON list whose first item is the tag; ``node`` is a neste
                                    like the base in every operation, but ``type(x) is list`` is false and
                                    two values of one program class have the same judge-side class. Extra
                                    instance state and the program's own methods are not carried.
-    ["o", type_name, ident, default_eq, slot, callable, hashable]
+    ["o", type_name, ident, default_eq, slot, callable, hashable, native]
                                    not plain data (:class:`Opaque`); only as the whole value
     ["@", k]                       refs[k] itself: identity with the other side's objects (below); a
                                    DecodeError without refs or with k out of range
@@ -108,6 +108,9 @@ import decimal
 import fractions
 import keyword
 import threading
+
+_TYPE_FLAGS = type.__dict__["__flags__"].__get__  # read through type's own descriptor, never a metaclass's
+_IMMUTABLETYPE = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE: a C-defined type (3.10+); a class statement never sets it
 
 # Caps keep a hostile or accidental giant value from exhausting the judge.
 MAX_NODES = 200_000
@@ -182,21 +185,24 @@ class Opaque:
 
     The judge never sees the object itself: only its type's qualified name, an identity token (``ident``,
     for ``is``), whether its type keeps ``object``'s identity-based ``==`` (``default_eq``), whether it is
-    ``callable`` and whether its type is hashable (``__hash__`` not None along its MRO, as
-    ``collections.abc.Hashable`` judges it), all read from type slots, and the child-side ``slot`` where
+    ``callable``, whether its type is hashable (``__hash__`` not None along its MRO, as
+    ``collections.abc.Hashable`` judges it) and whether it is ``native`` (a C-defined, immutable type such
+    as ``re.Match``: its ``__bool__``/``__eq__`` are not the program's), all read from type slots, and the
+    child-side ``slot`` where
     the live object waits in case a whitelisted operation must be applied to it inside the sandbox.
     """
 
-    __slots__ = ("type_name", "ident", "default_eq", "slot", "callable", "hashable")
+    __slots__ = ("type_name", "ident", "default_eq", "slot", "callable", "hashable", "native")
 
     def __init__(self, type_name: str, ident: int, default_eq: bool, slot: int, callable: bool,
-                 hashable: bool) -> None:
+                 hashable: bool, native: bool = False) -> None:
         self.type_name = type_name
         self.ident = ident
         self.default_eq = default_eq
         self.slot = slot
         self.callable = callable
         self.hashable = hashable
+        self.native = native  # its type is defined in C (immutable): no class statement of the program's
 
     def __repr__(self) -> str:
         return f"<opaque {self.type_name}>"
@@ -367,8 +373,9 @@ class Encoder:
         module, qualname, _ = _names(tp)
         default_eq = _inherited(tp, "__eq__") is _OBJECT_EQ and _inherited(tp, "__ne__") is _OBJECT_NE
         hashable = _inherited(tp, "__hash__") is not None
+        native = bool(_TYPE_FLAGS(tp) & _IMMUTABLETYPE)
         return ["o", f"{module}.{qualname}"[:MAX_NAME], id(value), default_eq, len(self.slots) - 1,
-                callable(value), hashable]
+                callable(value), hashable, native]
 
     def _count(self, text: int = 0) -> None:
         self._nodes += 1
@@ -1037,10 +1044,10 @@ class _Decoder:
     def opaque_(self, t: list, depth: int) -> object:
         if depth:
             raise DecodeError("opaque value inside a container")
-        flags = t[3], t[5], t[6]
+        flags = t[3], t[5], t[6], t[7]
         if type(t[1]) is not str or type(t[2]) is not int or any(type(f) is not bool for f in flags):
             raise DecodeError("malformed opaque value")
-        return Opaque(t[1][:MAX_NAME], t[2], t[3], _int(t[4]), t[5], t[6])
+        return Opaque(t[1][:MAX_NAME], t[2], t[3], _int(t[4]), t[5], t[6], t[7])
 
     def ref_(self, t: list, depth: int) -> object:
         self.shared = True
@@ -1065,7 +1072,7 @@ _CONTENT: dict[str, tuple[type, object, int]] = {
 _OTHER: dict[str, tuple[object, int]] = {
     "N": (_Decoder.none_, 1), "b": (_Decoder.bool_, 2), "r": (_Decoder.range_, 4), "T": (_Decoder.type_, 2),
     "tz": (_Decoder.timezone_, 3), "dk": (_Decoder.keys_, 2), "di": (_Decoder.dict_items_, 2),
-    "nt": (_Decoder.namedtuple_, 6), "sub": (_Decoder.subclass_, 5), "o": (_Decoder.opaque_, 7),
+    "nt": (_Decoder.namedtuple_, 6), "sub": (_Decoder.subclass_, 5), "o": (_Decoder.opaque_, 8),
     "@": (_Decoder.ref_, 2), "^": (_Decoder.back_ref_, 2),
 }
 

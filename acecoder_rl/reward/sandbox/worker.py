@@ -15,6 +15,8 @@ from acecoder_rl.reward.sandbox.isolation import SANDBOX_ENV, LaunchSpec, progra
 
 START_TIMEOUT_S = 60.0
 CONTROL_TIMEOUT_S = 30.0
+# The judge's frames are small (a verdict, an error text), except the load frame's salvaged code.
+JUDGE_MAX_FRAME = 64 * 1024 * 1024
 
 
 class WorkerFailure(Exception):
@@ -41,6 +43,57 @@ class ChildHandle:
         except OSError as exc:
             raise protocol.ChannelClosed(str(exc)) from None
         return self.reader.recv(deadline)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class JudgeHandle:
+    """One forked judge: the parent only reads its verdict stream (small frames, see judge.py)."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.sock = sock
+        self.reader = protocol.FrameReader(sock, JUDGE_MAX_FRAME)
+
+    def next(self, deadline: float) -> object:
+        """The next frame; raises the ``protocol`` errors (timeout, closed, garbage) like a child's read."""
+        return self.reader.recv(deadline)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class JudgeChannel:
+    """The parent's end of a worker's judge zygote (see judge_zygote.py)."""
+
+    def __init__(self, sock: socket.socket, pid: int) -> None:
+        self.sock = sock
+        self.pid = pid
+
+    def judge(self, child: ChildHandle, request: dict) -> JudgeHandle | str:
+        """Hand ``child`` over to a fresh judge; the judge, or the reason the row's tests are refused."""
+        protocol.send_with_fds(self.sock, request, [child.sock.fileno()])
+        child.close()  # the judge holds the child's socket now: the parent never talks to a program
+        reply, fds = protocol.recv_with_fds(self.sock, time.monotonic() + CONTROL_TIMEOUT_S)
+        if isinstance(reply, dict) and isinstance(reply.get("refused"), str) and not fds:
+            return reply["refused"]
+        if not isinstance(reply, dict) or type(reply.get("pid")) is not int or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise protocol.ProtocolError(f"unexpected judge zygote reply {str(reply)[:100]}")
+        return JudgeHandle(reply["pid"], socket.socket(fileno=fds[0]))
+
+    def finish(self, judge: JudgeHandle) -> None:
+        """Stop the judge (it may be stuck in a check); the zygote reaps it before its next request."""
+        judge.close()
+        protocol.send(self.sock, {"op": "finish"})
 
     def close(self) -> None:
         try:
@@ -134,6 +187,8 @@ class SandboxWorker:
         self.proc: subprocess.Popen | None = None
         self.lean: ZygoteChannel | None = None
         self.heavy: ZygoteChannel | None = None
+        self.judge_uid = program_uid()  # another dedicated uid: judges are neither the engine nor a program
+        self.judges: JudgeChannel | None = None
         self.heavy_roots: frozenset[str] = frozenset()  # imports that send a program to the heavy zygote
         self.features: dict = {}
         self.restarts = 0
@@ -141,7 +196,7 @@ class SandboxWorker:
     # ------------------------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cfg = dict(self.limits, uid=self.uid, scratch_root=self.spec.scratch_root)
+        cfg = dict(self.limits, uid=self.uid, judge_uid=self.judge_uid, scratch_root=self.spec.scratch_root)
         log = open(self.log_path, "ab")  # the zygote's own errors (never a program's output)
         try:
             self.proc = subprocess.Popen(
@@ -155,6 +210,9 @@ class SandboxWorker:
         self.lean = ZygoteChannel(ours)
         try:
             hello = self._await_hello(ours)
+            pid, fd = self.lean._recv_with_fd()
+            self.judges = JudgeChannel(socket.socket(fileno=fd), pid)
+            protocol.recv(self.judges.sock, time.monotonic() + START_TIMEOUT_S)  # its "ready"
         except (protocol.ChannelClosed, protocol.ChannelTimeout, protocol.ProtocolError) as exc:
             self.stop()
             raise WorkerFailure(f"sandbox worker {self.slot} did not start ({type(exc).__name__}): "
@@ -209,10 +267,10 @@ class SandboxWorker:
         """Stop the zygotes; with them go their sandbox and (PDEATHSIG, namespaces) every process they started.
 
         The heavy zygote's channel closes first: the lean one waits for it to finish before leaving."""
-        for channel in (self.heavy, self.lean):
+        for channel in (self.judges, self.heavy, self.lean):
             if channel is not None:
                 channel.close()
-        self.heavy = self.lean = None
+        self.judges = self.heavy = self.lean = None
         if self.proc is not None:
             deadline = time.monotonic() + 5.0
             while not self._sandbox_exited() and time.monotonic() < deadline:
@@ -244,6 +302,23 @@ class SandboxWorker:
             return self.lean.spawn()
         except _CHANNEL_ERRORS as exc:
             raise WorkerFailure(f"spawn failed: {type(exc).__name__}: {exc} {self.log_tail(300)}") from None
+
+    def judge(self, child: ChildHandle, request: dict) -> JudgeHandle | str:
+        """A fresh judge for the program in ``child`` (see JudgeChannel.judge)."""
+        if self.judges is None:
+            raise WorkerFailure("worker is not running")
+        try:
+            return self.judges.judge(child, request)
+        except _CHANNEL_ERRORS as exc:
+            raise WorkerFailure(f"judge failed: {type(exc).__name__}: {exc} {self.log_tail(300)}") from None
+
+    def finish_judge(self, judge: JudgeHandle) -> None:
+        if self.judges is None:
+            raise WorkerFailure("worker is not running")
+        try:
+            self.judges.finish(judge)
+        except _CHANNEL_ERRORS as exc:
+            raise WorkerFailure(f"judge finish failed: {type(exc).__name__}: {exc}") from None
 
     def finish(self, child: ChildHandle) -> dict:
         """Kill the child and everything it started; return how it ended ({"exit", "signal"})."""

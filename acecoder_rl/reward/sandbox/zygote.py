@@ -117,6 +117,16 @@ _fork = ctypes.PyDLL(None, use_errno=True).fork
 _fork.restype = ctypes.c_int
 
 
+def install_filter(raw: bytes) -> None:
+    """Load a raw seccomp BPF program into the calling process (no new privileges first, as required)."""
+    count = len(raw) // ctypes.sizeof(_SockFilter)
+    program = (_SockFilter * count).from_buffer_copy(raw)
+    fprog = _SockFprog(count, ctypes.cast(program, ctypes.POINTER(_SockFilter)))
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        os._exit(73)
+
+
 def raw_fork() -> int:
     """fork(2) without CPython's at-fork machinery.
 
@@ -174,6 +184,8 @@ class Zygote:
         self.features: dict[str, object] = {}
         self.zygote_pid = os.getpid()
         self.heavy_pid: int | None = None  # the heavy zygote, once forked (lean zygote only)
+        self.judge_pid: int | None = None  # the judge zygote (lean zygote only)
+        self.judge_ctrl: socket.socket | None = None  # its control socket, until handed to the parent
         self.cpu_seconds = int(cfg["cpu_seconds"])
         self.max_processes = int(cfg["max_processes"])
         self.devnull = -1
@@ -195,6 +207,7 @@ class Zygote:
                 self.features["seccomp_error"] = f"{type(exc).__name__}: {exc}"[:200]
         self.features["dedicated_uid"] = self.uid is not None
         os.makedirs(self.scratch_root, exist_ok=True)
+        self._fork_judge_zygote()  # before the programs' limits: the judges get their own
         self._set_shared_limits()
         self._warm_up()
         self.features["heavy_modules"] = [m for m in self._heavy_module_names() if m not in sys.modules]
@@ -261,6 +274,43 @@ class Zygote:
         socket.send_fds(self.ctrl, [struct.pack(">q", pid)], [ours.fileno()])
         ours.close()
 
+    def _fork_judge_zygote(self) -> None:
+        """Fork the worker's judge zygote (``judge_zygote.py``); its control socket goes to the parent right
+        after this zygote's own "ready". ``os.fork``: a long-lived process gets CPython's full reinit."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ours.close()
+                self._serve_as_judges(theirs)
+            except BaseException:  # the worker's log says why (the parent then fails the start)
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(70)
+        theirs.close()
+        self.judge_pid = pid
+        self.judge_ctrl = ours
+
+    def _serve_as_judges(self, ctrl: socket.socket) -> None:
+        """The judge zygote's life (see judge_zygote.py); no return."""
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with the lean zygote, and so do its judges
+        if os.getppid() != self.zygote_pid:
+            os._exit(72)
+        self.ctrl.close()
+        import judge_zygote
+
+        server = judge_zygote.JudgeZygote(ctrl, self.cfg, raw_fork, install_filter, _prctl)
+        bpf = self.bpf
+        if bpf is not None and self.uid is None:  # the programs' filter denies kill(): judges are killed
+            bpf = _compile_seccomp(shared_uid=False)  # by their zygote, which their own filter keeps out
+        server.prepare(self.cfg.get("judge_uid"), bytes(bpf[1]) if bpf is not None else None)
+        _prctl(PR_SET_DUMPABLE, 0)  # after the uid switch, which resets it: no /proc/<pid>/mem for judges
+        _freeze()
+        server.serve()
+        os._exit(0)
+
     def _serve_as_heavy(self, ctrl: socket.socket) -> None:
         """The heavy zygote's life: drop the lean zygote's channels and children, import, serve; no return."""
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with the lean zygote, and so does all it forked
@@ -272,7 +322,7 @@ class Zygote:
         self.spares.clear()
         self.children.clear()
         self.exited.clear()
-        self.ctrl, self.zygote_pid, self.heavy_pid = ctrl, os.getpid(), None
+        self.ctrl, self.zygote_pid, self.heavy_pid, self.judge_pid = ctrl, os.getpid(), None, None
         self._become_subreaper()
         _import_all(self._heavy_module_names())
         _forget_tempdir()  # importing some modules (pytest) makes tempfile choose one
@@ -321,6 +371,10 @@ class Zygote:
 
     def serve(self) -> None:
         protocol.send(self.ctrl, {"ready": True, "features": self.features})
+        if self.judge_ctrl is not None:  # the lean zygote hands over the judge zygote's control socket
+            socket.send_fds(self.ctrl, [struct.pack(">q", self.judge_pid)], [self.judge_ctrl.fileno()])
+            self.judge_ctrl.close()
+            self.judge_ctrl = None
         while True:
             try:
                 request = protocol.recv(self.ctrl)
@@ -341,11 +395,12 @@ class Zygote:
             self.spares.popleft()[1].close()
         for pid in list(self.children):
             self.finish(pid)
-        if self.heavy_pid is not None:  # it stops when the parent closes its control socket (first)
-            try:
-                os.waitpid(self.heavy_pid, 0)
-            except ChildProcessError:  # already reaped as an orphan
-                pass
+        for pid in (self.heavy_pid, self.judge_pid):  # they stop when the parent closes their sockets (first)
+            if pid is not None:
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:  # already reaped as an orphan
+                    pass
 
     # ---------------------------------------------------------------------------------------- spawning
     def spawn(self) -> None:

@@ -1,0 +1,186 @@
+"""The judge zygote: a warm, unprivileged fork server for judges (see ``judge.py``), one per worker.
+
+Forked by the worker's lean zygote at start-up, it drops for good to the judges' uid (neither the engine's
+nor the programs'), no new privileges, the programs' seccomp filter, a small address space and file
+limits, and ``/`` as its directory (nothing there is writable by that uid). It plans each row's tests once
+(``planner.plan_row``, cached by the engine's key for the row) and, per program, forks a judge that
+inherits the plans: every judge starts from the same clean state, so a hostile test of one row cannot
+change another row's verdicts, and a row's tests are parsed once, not once per program.
+
+Requests (engine -> judge zygote, frames on its control socket):
+  {"op": "judge", "key": str, "tests": [str], ...settings}   with the program child's socket attached
+      (SCM_RIGHTS): stop the previous judge, plan (or look up) the row, fork a judge for this program.
+      Reply {"pid": n} carrying the engine's end of the judge's socket, or {"refused": reason} when the
+      row is past a documented limit (``planner.RowRefused``).
+  {"op": "finish"}   stop the current judge (no reply; the next request is served after it)
+Judges additionally lose signals, sockets and new processes (a second seccomp filter), and each is
+killed by this zygote (the only process that may signal them).
+"""
+from __future__ import annotations
+
+import collections
+import errno
+import os
+import resource
+import signal
+import socket
+import sys
+
+import judge
+import planner
+import protocol
+
+PR_SET_PDEATHSIG = 1
+PLAN_CACHE_ROWS = 4096
+JUDGE_OPEN_FILES = 64
+# Large test modules, imported here on a row's first need (then every later judge has them for free).
+_LAZY_MODULES = frozenset({"pytest", "numpy"})
+
+
+def judge_filter():
+    """The judges' second seccomp filter (on top of the programs'): no signals to anyone, no sockets, no new
+    processes (threads stay allowed). Compiled once here; judges load it with one prctl."""
+    import tempfile
+
+    import pyseccomp as sc
+
+    filt = sc.SyscallFilter(sc.ALLOW)
+    deny = sc.ERRNO(errno.EPERM)
+    for name in ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open",
+                 "pidfd_send_signal", "socket", "socketpair", "fork", "vfork", "execve", "execveat"):
+        filt.add_rule(deny, name)
+    filt.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, 0x10000, 0))  # without CLONE_THREAD: a process
+    filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # flags behind a pointer: libc falls back to clone
+    with tempfile.TemporaryFile() as f:
+        filt.export_bpf(f)
+        f.seek(0)
+        return f.read()
+
+
+class JudgeZygote:
+    """Serves one worker's engine thread (see the module docstring)."""
+
+    def __init__(self, ctrl: socket.socket, cfg: dict, fork, load_filter, prctl) -> None:
+        self.ctrl = ctrl
+        self.cfg = cfg
+        self.fork = fork  # zygote.raw_fork: no at-fork hooks (see there)
+        self.load_filter = load_filter  # installs a raw BPF program in the calling process
+        self.prctl = prctl
+        self.pid = os.getpid()
+        self.plans: collections.OrderedDict[str, object] = collections.OrderedDict()
+        self.current: int | None = None
+        self.filter: bytes | None = None
+
+    def prepare(self, uid: int | None, program_filter) -> None:
+        """Become the judges' uid for good, with the limits every judge inherits."""
+        if self.cfg.get("seccomp", True):  # first: libseccomp writes the program to a (temporary) file
+            try:
+                self.filter = judge_filter()
+            except Exception as exc:  # the engine already warns about a missing seccomp
+                print(f"judge filter unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
+        mem = int(self.cfg["judge_memory_mb"]) * 1024 * 1024
+        for which, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_DATA, mem), (resource.RLIMIT_NOFILE, JUDGE_OPEN_FILES), (resource.RLIMIT_CORE, 0)):
+            soft, hard = resource.getrlimit(which)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(which, (value, value))
+        cpu = int(self.cfg["cpu_seconds"])
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))  # each judge gets its own budget after fork
+        os.chdir("/")
+        if uid is not None:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            if os.getuid() != uid or os.geteuid() != uid:
+                os._exit(71)
+        if program_filter is not None:
+            self.load_filter(program_filter)
+
+    def serve(self) -> None:
+        protocol.send(self.ctrl, {"ready": True})
+        while True:
+            try:
+                request, fds = protocol.recv_with_fds(self.ctrl)
+            except protocol.ChannelClosed:
+                break
+            self._stop_current()
+            op = request.get("op") if isinstance(request, dict) else None
+            if op == "judge" and len(fds) == 1:
+                self._judge(request, fds[0])
+            else:
+                for fd in fds:
+                    os.close(fd)
+                if op != "finish":
+                    protocol.send(self.ctrl, {"error": f"unknown op {op!r}"})
+        self._stop_current()
+
+    def _stop_current(self) -> None:
+        if self.current is None:
+            return
+        try:  # judges cannot fork (their filter), so the judge is all there is to stop
+            os.kill(self.current, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            os.waitpid(self.current, 0)
+        except ChildProcessError:
+            pass
+        self.current = None
+
+    def _plans(self, key: str, tests: list) -> list | str:
+        """The row's plans, or the reason it is refused (both cached)."""
+        cached = self.plans.get(key)
+        if cached is not None:
+            self.plans.move_to_end(key)
+            return cached
+        try:
+            if not all(isinstance(t, str) for t in tests):
+                raise planner.RowRefused("tests must be strings")
+            result: list | str = planner.plan_row(tests, int(self.cfg["max_test_depth"]))
+            for name in sorted({m for p in result for m in p.imports} & _LAZY_MODULES):
+                judge._load_module(name)
+        except planner.RowRefused as exc:
+            result = str(exc)
+        except (RecursionError, MemoryError) as exc:
+            result = f"the tests are too large to plan ({type(exc).__name__})"
+        self.plans[key] = result
+        if len(self.plans) > PLAN_CACHE_ROWS:
+            self.plans.popitem(last=False)
+        return result
+
+    def _judge(self, request: dict, child_fd: int) -> None:
+        plans = self._plans(str(request.get("key")), request.get("tests") or [])
+        if isinstance(plans, str):
+            os.close(child_fd)
+            protocol.send(self.ctrl, {"refused": plans})
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = self.fork()
+        if pid == 0:
+            self._judge_main(theirs, child_fd, request, plans)
+        theirs.close()
+        os.close(child_fd)
+        self.current = pid
+        protocol.send_with_fds(self.ctrl, {"pid": pid}, [ours.fileno()])
+        ours.close()
+
+    def _judge_main(self, host: socket.socket, child_fd: int, request: dict, plans: list) -> None:
+        """The forked judge: keep its two sockets, lose the rest, judge, leave; no return."""
+        try:
+            keep = sorted((host.fileno(), child_fd))
+            devnull = os.open(os.devnull, os.O_RDWR)
+            os.dup2(devnull, 2)  # the zygote's stderr is the worker's log: never a test's output
+            os.closerange(3, keep[0])
+            os.closerange(keep[0] + 1, keep[1])
+            os.closerange(keep[1] + 1, 65536)
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writing a file fails (EFBIG) instead of killing
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # no file gets a byte from a judge
+            self.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != self.pid:  # the zygote died before the prctl
+                os._exit(72)
+            if self.filter is not None:
+                self.load_filter(self.filter)
+            child = socket.socket(fileno=child_fd)
+            judge.ProgramJudge(host, child, request, plans).run()
+        finally:
+            os._exit(0)
+

@@ -1,0 +1,341 @@
+"""Turning a test source into a plan the judge can run: the program boundary marked in the test itself.
+
+A test (``assert abs(area(r) - 3.14) < 1e-2``, or a whole source: assignments, several asserts, loops,
+helper functions, HumanEval's ``def check(candidate): ...`` followed by ``check(f)``) is rewritten so that
+every maximal access chain rooted at a name the *program* provides (``area(r)``, ``obj.method(1)[0]``,
+``Cls(2).x``, a bare ``f``) becomes ``__probe__(k, name=name, ...)``: an expression evaluated in the
+program's sandboxed child, whose answer comes back as plain data (``values.py``). Everything else, the
+comparison, the arithmetic, the expected value, the test's own imports and helpers, runs in the judge with
+real Python semantics, so the program never sees an expected value and its objects never take part in a
+comparison unless both sides are its own (see ``judge.py``). A statement that assigns to a program object
+(``f.cache = {}``) runs in the child as ``__exec__(k, ...)``; it carries no verdict.
+
+Names: a name the test binds anywhere (assignment, ``def``, parameter, loop or comprehension variable,
+import of an allowed module) is the test's; a builtin the judge provides is the judge's; a module of
+:data:`JUDGE_MODULES` used without an import is the judge's real module when the program binds the name (as
+plain Python would let the test see the program's ``import math``); every other name is the program's.
+The test's module-level imports also run in the child first, so that they bind names in the program's
+namespace as they would in plain Python; imports of other modules (``os``) run only there, and their names
+are the program's.
+
+Runs inside the sandbox (the judge zygote plans each row once; its judges inherit the plans): standard
+library only. Plans past the limits below refuse the whole row (:class:`RowRefused`).
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import functools
+from dataclasses import dataclass
+
+# Modules whose real objects the judge uses for the test's own names (imports, or bound by the program).
+# Large ones are imported by the judge zygote on a row's first need, never by a program's request.
+JUDGE_MODULES = frozenset(
+    "math cmath string collections itertools functools operator decimal fractions statistics heapq bisect "
+    "json re datetime copy typing numbers random array enum dataclasses textwrap unicodedata calendar "
+    "pytest numpy".split()
+)
+# Used by name without an import, they resolve only when the program bound the name (see the docstring).
+IMPLICIT_MODULES = frozenset(
+    "math cmath string collections itertools functools operator decimal fractions statistics heapq "
+    "bisect json re datetime copy".split()
+)
+
+# Builtins the judge evaluates itself; the rest (open, exec, eval, input, print, globals, exit, ...)
+# touches the program's world and is the program's: a chain rooted in one is probed in the child.
+_EXCEPTIONS = [n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)]
+JUDGE_BUILTINS = frozenset(
+    "abs all any ascii bin bool bytearray bytes callable chr complex dict divmod enumerate filter float "
+    "format frozenset getattr hasattr hash hex id int isinstance issubclass iter len list map max min next "
+    "object oct ord pow property range repr reversed round set slice sorted staticmethod classmethod str "
+    "sum super tuple type zip None True False Ellipsis NotImplemented __build_class__ __import__ "
+    "__name__".split() + _EXCEPTIONS
+)
+
+
+class RowRefused(Exception):
+    """A test is past a documented limit: the whole row is refused (never scored in part)."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    source: str  # text evaluated (or, for ``statement``, executed) in the child, in the program's namespace
+    local_names: tuple[str, ...]  # names bound by the test that it uses: sent along with it
+    statement: bool = False
+
+
+@dataclass(frozen=True)
+class TestPlan:
+    """How to judge one test. ``kind``: ``expr`` (a lone assert: ``code`` evaluates its condition),
+    ``module`` (``code`` is the whole rewritten source, run with ``exec``) or ``invalid`` (``error``)."""
+
+    __test__ = False  # not a pytest test class
+
+    source: str
+    kind: str
+    code: object | None = None
+    probes: tuple[Probe, ...] = ()
+    modules: tuple[str, ...] = ()  # IMPLICIT_MODULES names the judge supplies when the program binds them
+    imports: tuple[str, ...] = ()  # JUDGE_MODULES the test imports itself (loaded before the fork)
+    setup: str | None = None  # the test's module-level imports, run in the child first
+    error: str | None = None
+    eager: bool = False  # a lone probe always evaluated first: its value may be fetched in advance
+    names: frozenset[str] = frozenset()  # every name the test loads (the child says which the program binds)
+
+
+def plan_row(tests: list[str], max_depth: int) -> list[TestPlan]:
+    """Plans for a row's tests as they are before the program is known; raises :class:`RowRefused`."""
+    return [plan_test(t, max_depth) for t in tests]
+
+
+@functools.lru_cache(maxsize=65536)
+def plan_test(source: str, max_depth: int, shadowed: frozenset[str] = frozenset(),
+              program_modules: frozenset[str] = frozenset()) -> TestPlan:
+    """Plan for one test.
+
+    ``shadowed``: builtins the program redefines. Such a name is the program's only in a test that calls
+    nothing else of the program: there it is the function under test (MBPP's ``def sum(a, b)`` tested by
+    ``assert sum(10, 15) == 6``). In a test that also calls the program (``abs(f(x) - y) < tol``) it wraps
+    the program's answer or computes the expected value, so the judge keeps the real one.
+    ``program_modules``: names the program binds to a real module of :data:`JUDGE_MODULES` (its
+    ``import numpy as np``): the judge uses its own copy of that module for them."""
+    try:
+        tree = ast.parse(source, mode="exec")
+    except (SyntaxError, ValueError) as exc:
+        return TestPlan(source, "invalid", error=f"test does not parse: {type(exc).__name__}: {exc}"[:300])
+    except (RecursionError, MemoryError) as exc:
+        raise RowRefused(f"a test is too deeply nested to parse ({type(exc).__name__})") from None
+    nodes = _walk(tree)
+    depth = _depth(tree)
+    if depth > max_depth:
+        raise RowRefused(f"a test is nested {depth} levels deep (limit {max_depth})")
+    names = frozenset(n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+    judge_imports, child_imports = _imports(tree)
+    bound = _bound_names(nodes) - child_imports  # names the test itself binds
+    free = names - bound
+    program = frozenset(n for n in free if n not in JUDGE_BUILTINS and n not in IMPLICIT_MODULES
+                        and n not in program_modules)
+    if not program:
+        program = free & shadowed
+    setup = "\n".join(ast.unparse(s) for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))) or None
+    modules = tuple(sorted((free - program) & (IMPLICIT_MODULES | program_modules)))
+    imports = tuple(sorted({m for m in judge_imports}))
+    # Imported names reach a probe through the child's own copy of the import (``setup``), not as values.
+    splitter = _Splitter(source, program, bound - _import_names(nodes))
+    body = [s for s in map(_judge_part, tree.body) if s is not None]
+    lone = [s for s in body if not isinstance(s, (ast.Import, ast.ImportFrom))]
+    try:
+        if len(lone) == 1 and isinstance(lone[0], ast.Assert) and len(body) == 1:
+            expr = splitter.visit(lone[0].test)  # the message is only evaluated on failure: no verdict
+            code = compile(ast.Expression(body=expr), "<test>", "eval")
+            eager = setup is None and _probe_runs_first(expr, splitter.probes)
+            return TestPlan(source, "expr", code, tuple(splitter.probes), modules, imports, setup, None, eager,
+                            names)
+        module = ast.Module(body=[splitter.visit(s) for s in body], type_ignores=[])
+        code = compile(module, "<test>", "exec")
+    except (SyntaxError, ValueError) as exc:  # parses, cannot compile: `yield` outside a function
+        return TestPlan(source, "invalid", error=f"test does not compile: {type(exc).__name__}: {exc}"[:300],
+                        names=names)
+    except (RecursionError, MemoryError) as exc:
+        raise RowRefused(f"a test is too deeply nested to compile ({type(exc).__name__})") from None
+    return TestPlan(source, "module", code, tuple(splitter.probes), modules, imports, setup, None, False, names)
+
+
+# --------------------------------------------------------------------------------------------- analysis
+def _walk(tree: ast.AST) -> list[ast.AST]:
+    """Every node under ``tree`` (``ast.walk``'s nodes, as a list, in a fraction of its time)."""
+    nodes = [tree]
+    for node in nodes:  # the list grows while it is iterated: breadth first
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                nodes.extend([v for v in value if isinstance(v, ast.AST)])
+            elif isinstance(value, ast.AST):
+                nodes.append(value)
+    return nodes
+
+
+def _depth(tree: ast.AST) -> int:
+    """Nesting depth of the tree, without recursion (a hostile test may be thousands of levels deep)."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, d + 1))
+    return deepest
+
+
+def _imports(tree: ast.Module) -> tuple[frozenset[str], frozenset[str]]:
+    """(JUDGE_MODULES roots the test imports anywhere, names bound by the test's imports of other modules)."""
+    judge: set[str] = set()
+    child: set[str] = set()
+    for node in _walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                root = alias.name.split(".")[0]
+                (judge.add(root) if root in JUDGE_MODULES else child.add(alias.asname or root))
+        elif isinstance(node, ast.ImportFrom):
+            root = (node.module or "").split(".")[0]
+            if node.level == 0 and root in JUDGE_MODULES:
+                judge.add(root)
+            else:
+                child.update(a.asname or a.name for a in node.names)
+    return frozenset(judge), frozenset(child)
+
+
+def _judge_part(stmt: ast.stmt) -> ast.stmt | None:
+    """What the judge runs of a module-level statement: an import keeps only its JUDGE_MODULES names
+    (the others are the child's alone, see the module docstring); None when nothing is left."""
+    if isinstance(stmt, ast.Import):
+        kept = [a for a in stmt.names if a.name.split(".")[0] in JUDGE_MODULES]
+        return None if not kept else stmt if len(kept) == len(stmt.names) else \
+            ast.copy_location(ast.Import(names=kept), stmt)
+    if isinstance(stmt, ast.ImportFrom):
+        return stmt if stmt.level == 0 and (stmt.module or "").split(".")[0] in JUDGE_MODULES else None
+    return stmt
+
+
+def _target_names(target: ast.AST) -> set[str]:
+    return {n.id for n in _walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+
+def _bound_names(nodes: list[ast.AST]) -> frozenset[str]:
+    """Names the test binds anywhere: stores, ``def``/``class``, parameters, imports, ``except ... as``."""
+    names: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arguments):
+            names |= {a.arg for a in node.posonlyargs + node.args + node.kwonlyargs}
+            names |= {a.arg for a in (node.vararg, node.kwarg) if a is not None}
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names |= set(node.names)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            names.add(node.rest)
+    return frozenset(names) | _import_names(nodes)
+
+
+def _import_names(nodes: list[ast.AST]) -> frozenset[str]:
+    return frozenset((a.asname or a.name).split(".")[0] for node in nodes
+                     if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names)
+
+
+def _located(new: ast.AST, like: ast.AST) -> ast.AST:
+    """Give a node built here, and the nodes built with it, ``like``'s position (compile needs one)."""
+    for node in _walk(new):
+        if "lineno" in node._attributes and not hasattr(node, "lineno"):
+            ast.copy_location(node, like)
+    return new
+
+
+_STORES = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)
+
+
+class _Splitter(ast.NodeTransformer):
+    def __init__(self, source: str, program_names: frozenset[str], test_names: frozenset[str]) -> None:
+        self.source = source
+        self.program_names = program_names
+        self.test_names = test_names
+        self.probes: list[Probe] = []
+        self._in_fstring = 0
+
+    def _rooted_in_program(self, node: ast.AST) -> bool:
+        while isinstance(node, (ast.Call, ast.Attribute, ast.Subscript)):
+            node = node.func if isinstance(node, ast.Call) else node.value
+        return isinstance(node, ast.Name) and node.id in self.program_names
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, ast.expr) and isinstance(getattr(node, "ctx", ast.Load()), ast.Load) \
+                and self._rooted_in_program(node):
+            return self._probe(node, statement=False)
+        if isinstance(node, _STORES) and any(self._rooted_in_program(t) for t in _store_targets(node)):
+            return _located(ast.Expr(self._probe(node, statement=True)), node)  # `f.cache = {}`: the child's business
+        return super().visit(node)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
+        self._in_fstring += 1  # Python 3.11 gives the nodes inside an f-string unreliable positions
+        try:
+            return self.generic_visit(node)
+        finally:
+            self._in_fstring -= 1
+
+    def _probe_source(self, node: ast.AST) -> str:
+        """The probe's own text in the test (``ast.unparse`` rebuilds the same expression ~6x slower)."""
+        segment = None if self._in_fstring else ast.get_source_segment(self.source, node)
+        if segment is None or (isinstance(node, ast.stmt) and getattr(node, "col_offset", 0)):
+            return ast.unparse(node)
+        # A chain broken over lines inside the test's brackets needs brackets of its own to stand alone.
+        return f"({segment})" if "\n" in segment and isinstance(node, ast.expr) else segment
+
+    def _probe(self, node: ast.AST, statement: bool) -> ast.expr:
+        # Names the test binds that the probe uses travel with it; names a comprehension *inside* the probe
+        # binds are the child's own business.
+        used: list[str] = []
+        if self.test_names:  # most tests bind no names at all: skip the walks
+            inner = _walk(node)
+            outer = self.test_names - _bound_inside(inner)
+            used = sorted({n.id for n in inner if isinstance(n, ast.Name)} & outer)
+        self.probes.append(Probe(self._probe_source(node), tuple(used), statement))
+        call = ast.Call(
+            func=ast.Name("__exec__" if statement else "__probe__", ast.Load()),
+            args=[ast.Constant(len(self.probes) - 1)],
+            keywords=[ast.keyword(arg=name, value=ast.Name(name, ast.Load())) for name in used],
+        )
+        return _located(call, node)
+
+
+def _store_targets(node: ast.stmt) -> list[ast.AST]:
+    if isinstance(node, ast.Assign):
+        return list(node.targets)
+    if isinstance(node, ast.Delete):
+        return list(node.targets)
+    return [node.target]  # AugAssign, AnnAssign
+
+
+def _bound_inside(nodes: list[ast.AST]) -> frozenset[str]:
+    """Names an expression (given as all its nodes) binds itself: comprehension targets, lambda
+    arguments, walrus targets."""
+    names: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.comprehension):
+            names |= _target_names(node.target)
+        elif isinstance(node, ast.Lambda):
+            a = node.args
+            names |= {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}
+            names |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
+        elif isinstance(node, ast.NamedExpr):
+            names.add(node.target.id)
+    return frozenset(names)
+
+
+_SHORT_CIRCUIT = (ast.BoolOp, ast.IfExp, ast.Lambda, ast.NamedExpr, ast.ListComp, ast.SetComp, ast.DictComp,
+                  ast.GeneratorExp)
+_CANNOT_RAISE = (ast.Constant, ast.Name, ast.Load, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.expr_context)
+
+
+def _probe_runs_first(expr: ast.expr, probes: list[Probe]) -> bool:
+    """True when evaluating the test always calls its one probe before anything that could raise.
+
+    Then the child may evaluate a whole run of such probes in one go (one round trip instead of one per
+    test) and the program sees exactly the calls, in exactly the order, plain Python would make."""
+    if len(probes) != 1 or probes[0].local_names or probes[0].statement:
+        return False
+    nodes = _walk(expr)
+    call = next(n for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                and n.func.id == "__probe__")
+    start = (call.lineno, call.col_offset)
+    for node in nodes:
+        if isinstance(node, _SHORT_CIRCUIT) or (isinstance(node, ast.Compare) and len(node.ops) > 1):
+            return False
+        end = (getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None))
+        if end[0] is not None and end <= start and not isinstance(node, _CANNOT_RAISE):
+            return False  # evaluated before the probe and might raise, so the probe might never run
+    return True
