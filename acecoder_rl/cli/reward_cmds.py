@@ -1,7 +1,6 @@
 """`acecoder-rl reward ...`: score completions with the sandboxed reward engine."""
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ import click
 
 from acecoder_rl.cli.engine_options import engine_config, engine_options
 from acecoder_rl.errors import AcecoderError
-from acecoder_rl.jsonl import read_objects
+from acecoder_rl.jsonl import read_objects, to_json
 
 
 @click.group()
@@ -71,7 +70,7 @@ def score_cmd(input_path: Path, output_path: Path, inferences: bool, **engine: o
         task = progress.add_task("score", total=len(items))
         results = engine.imap((it["completion"], it["test_cases"]) for it in items)
         for item, result in zip(items, results):
-            out.write(json.dumps({**item, **result.to_dict()}, ensure_ascii=False) + "\n")
+            out.write(to_json({**item, **result.to_dict()}) + "\n")
             statuses[result.status.value] += 1
             pass_rates.append(result.pass_rate)
             progress.advance(task)

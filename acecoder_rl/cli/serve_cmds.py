@@ -12,11 +12,15 @@ TOKEN_ENV = "ACECODER_REWARD_TOKEN"
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Bind address (0.0.0.0 exposes the service to the network: use --token then).")
+              help="Bind address; one that is not loopback (0.0.0.0 exposes the service to the network) "
+                   "needs --token or --insecure.")
 @click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True, help="0 picks a free port.")
 @click.option("--token", default=None, metavar="T",
               help=f"Require 'Authorization: Bearer T' (or ?token=T) on every endpoint but /health "
                    f"[default: ${TOKEN_ENV} if set].")
+@click.option("--insecure", is_flag=True,
+              help="Serve a --host that is not loopback without a token anyway (anyone who can reach it can "
+                   "run programs here).")
 @click.option("--max-pending", type=click.IntRange(min=1), default=20000, show_default=True,
               help="Programs admitted and not yet answered; requests beyond it get 503 + Retry-After.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=None,
@@ -36,9 +40,9 @@ TOKEN_ENV = "ACECODER_REWARD_TOKEN"
               help="Score on a Ray reward pool (every node of the cluster) instead of this machine's CPUs.")
 @click.option("--ray-address", default=None, metavar="ADDR",
               help="Ray cluster to join with --ray [default: $RAY_ADDRESS, else the local cluster].")
-def serve(host: str, port: int, token: str | None, max_pending: int, max_batch: int | None, max_request_mb: float,
-          retry_after: int, shutdown_timeout: float, reuse_port: bool, log_level: str, access_log: bool,
-          use_ray: bool, ray_address: str | None, **engine: object) -> None:
+def serve(host: str, port: int, token: str | None, insecure: bool, max_pending: int, max_batch: int | None,
+          max_request_mb: float, retry_after: int, shutdown_timeout: float, reuse_port: bool, log_level: str,
+          access_log: bool, use_ray: bool, ray_address: str | None, **engine: object) -> None:
     """Serve the sandboxed reward over HTTP until SIGTERM/SIGINT (then drain and exit 0).
 
     \b
@@ -51,6 +55,7 @@ def serve(host: str, port: int, token: str | None, max_pending: int, max_batch: 
       GET  /metrics     Prometheus text format
     """
     from acecoder_rl.service.app import ServiceConfig
+    from acecoder_rl.service.server import open_to_network_error
     from acecoder_rl.service.server import serve as run_server
 
     if max_batch is None:
@@ -64,17 +69,18 @@ def serve(host: str, port: int, token: str | None, max_pending: int, max_batch: 
         service = ServiceConfig(host=host, port=port, token=token, max_pending=max_pending, max_batch=max_batch,
                                 max_request_bytes=max(1, int(max_request_mb * 1024 * 1024)),
                                 retry_after_s=retry_after, shutdown_timeout_s=shutdown_timeout,
-                                log_level=log_level, access_log=access_log, reuse_port=reuse_port)
+                                log_level=log_level, access_log=access_log, reuse_port=reuse_port,
+                                insecure=insecure)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if service.open_to_network and not insecure:
+        raise open_to_network_error(host, f"give --token T (or set ${TOKEN_ENV}), or --insecure to serve it "
+                                          "anyway")
 
     def announce(url: str) -> None:
         auth = "token required" if token else "no authentication"
         click.echo(f"acecoder-rl reward service listening on {url} ({reward.n_workers} workers, {auth}); "
                    f"OpenRLHF: --reward.remote_url {url}/get_reward", err=True)
-        if token is None and host not in ("127.0.0.1", "localhost", "::1"):
-            click.echo(f"acecoder-rl: warning: listening on {host} without a token (--token or ${TOKEN_ENV})",
-                       err=True)
 
     if ray_address is not None and not use_ray:
         raise click.UsageError("--ray-address needs --ray")

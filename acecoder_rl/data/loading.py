@@ -8,6 +8,7 @@ and large files are memory-mapped rather than held in Python objects.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,7 +133,8 @@ def source_fingerprint(source: str, dataset: Dataset) -> str:
 def _sha256_files(files: list[Path], root: Path) -> str:
     digest = hashlib.sha256()
     for file in files:
-        digest.update(f"{file.relative_to(root).as_posix()}\0{file.stat().st_size}\0".encode())
+        # fsencode: the name's own bytes, also for a name that is not UTF-8 (same digest for one that is).
+        digest.update(os.fsencode(f"{file.relative_to(root).as_posix()}\0{file.stat().st_size}\0"))
         with file.open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)

@@ -33,6 +33,7 @@ from acecoder_rl.data.hard_subset import DEFAULT_MODELS, select_hard
 from acecoder_rl.data.loading import OnError, load_acecode, source_fingerprint, validate_rows
 from acecoder_rl.data.prompts import SYSTEM_PROMPTS, add_system_prompt
 from acecoder_rl.errors import AcecoderError, UsageError
+from acecoder_rl.jsonl import to_json
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -161,7 +162,7 @@ def prepare(
         "decontamination": contamination.to_dict() if contamination else None,
         "outputs": outputs,
     }
-    _write_atomically(paths[STATS_NAME], (json.dumps(stats, indent=2, ensure_ascii=False) + "\n").encode())
+    _write_atomically(paths[STATS_NAME], (to_json(stats, indent=2) + "\n").encode())
     return PrepareResult(out, stats, reused=False, paths=paths)
 
 
@@ -236,7 +237,7 @@ def _write_outputs(
                 _output_row(dict(zip(columns, values, strict=True)))
                 for values in zip(*batch.values(), strict=True)
             ]
-            jsonl.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+            jsonl.writelines(to_json(record) + "\n" for record in records)
             parquet.write_table(pa.Table.from_pylist(records, schema=schema))
             rows += len(records)
             advance(len(records))

@@ -6,7 +6,6 @@ values.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from acecoder_rl.eval.passk import reported_ks
 from acecoder_rl.eval.problems import load_problems
 from acecoder_rl.eval.scoring import score_problems
 from acecoder_rl.eval.summary import summarize, write_outputs
+from acecoder_rl.jsonl import to_json
 from acecoder_rl.reward import RewardConfig
 
 #: (what is being counted, total) -> a function called with each increment; the CLI draws progress bars.
@@ -108,9 +108,7 @@ def evaluate(
     if model is not None:
         with (out_dir / "completions.jsonl").open("w", encoding="utf-8") as handle:
             for problem, samples_of in zip(problems, completions, strict=True):
-                handle.write(
-                    json.dumps({"id": problem.id, "completions": samples_of}, ensure_ascii=False) + "\n"
-                )
+                handle.write(to_json({"id": problem.id, "completions": samples_of}) + "\n")
     return summary
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from acecoder_rl.eval.scoring import ProblemResult
+from acecoder_rl.jsonl import to_json
 from acecoder_rl.reward import ProgramStatus
 
 _NOTES = {
@@ -96,6 +97,8 @@ def write_outputs(out_dir: Path, results: Sequence[ProblemResult], summary: dict
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "results.jsonl").open("w", encoding="utf-8") as handle:
         for problem in results:
-            handle.write(json.dumps(problem.to_dict(summary["k"]), ensure_ascii=False) + "\n")
+            handle.write(to_json(problem.to_dict(summary["k"])) + "\n")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
+    markdown = summary_markdown(summary)
+    # For people: a lone surrogate (from a file name that is not UTF-8) is written as its escape, \udcff.
+    (out_dir / "summary.md").write_text(markdown, encoding="utf-8", errors="backslashreplace")

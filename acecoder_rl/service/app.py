@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import threading
@@ -57,6 +58,8 @@ class ServiceConfig:
     port: int = 5000
     token: str | None = None
     """Bearer token required on every endpoint but /health; None: no authentication."""
+    insecure: bool = False
+    """Listen on a host that is not loopback without a token anyway (see :attr:`open_to_network`)."""
     max_pending: int = 20_000
     """Programs admitted and not yet answered, over all requests; beyond it requests get 503."""
     max_batch: int = 4096
@@ -94,6 +97,28 @@ class ServiceConfig:
             raise ValueError("ServiceConfig.sandbox_error_retries must be >= 0")
         if self.retry_after_s < 0:
             raise ValueError("ServiceConfig.retry_after_s must be >= 0")
+
+    @property
+    def open_to_network(self) -> bool:
+        """No token on a host that is not loopback: anyone who can reach the port can run programs on this
+        machine's CPUs, so :func:`~acecoder_rl.service.server.serve` refuses it unless ``insecure``."""
+        return self.token is None and not is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only: ``localhost``, 127.0.0.0/8 or ::1.
+
+    Any other name counts as reachable from the network, whatever it resolves to, so that the rule does not
+    depend on DNS; the wildcards ``0.0.0.0`` and ``::`` listen on every interface.
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
+    return (mapped or address).is_loopback
 
 
 class Problem(Exception):

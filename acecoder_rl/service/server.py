@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import uvicorn
 
-from acecoder_rl.errors import AcecoderError
+from acecoder_rl.errors import AcecoderError, UsageError
 from acecoder_rl.reward.config import RewardConfig
 from acecoder_rl.service.app import ServiceConfig, ServiceState, create_app
 
@@ -78,13 +78,23 @@ def bind_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket
     return sock
 
 
+def open_to_network_error(host: str, ways_out: str) -> UsageError:
+    """The refusal of a host that is not loopback without a token; ``ways_out`` in the caller's terms."""
+    return UsageError(f"refusing to listen on {host} without a token (anyone who can reach it could run "
+                      f"programs on this machine): {ways_out}")
+
+
 def serve(reward: RewardConfig, service: ServiceConfig, *,
           on_listening: Callable[[str], None] | None = None,
           engine_factory: Callable[[], object] | None = None) -> None:
     """Serve until SIGTERM/SIGINT; raise AcecoderError if the address or the sandbox is unusable.
 
+    A host that is not loopback needs ``service.token``, or ``service.insecure`` (UsageError otherwise).
     ``engine_factory``: builds the scorer behind the service (default: a local RewardEngine; ``--ray``: a
     RayRewardPool)."""
+    if service.open_to_network and not service.insecure:
+        raise open_to_network_error(service.host, "set ServiceConfig.token, or insecure=True to serve it "
+                                                  "anyway")
     sock = bind_socket(service.host, service.port, service.reuse_port)
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
@@ -102,6 +112,9 @@ def serve(reward: RewardConfig, service: ServiceConfig, *,
         server_header=False, proxy_headers=False,
     )
     server = _Server(config, state)
+    if service.open_to_network:  # after uvicorn.Config, which configures the logger
+        log.warning("listening on %s port %d without a token (insecure): anyone who can reach it can run "
+                    "programs on this machine", host, port)
 
     def stop() -> None:  # called from the engine-start thread when the sandbox cannot start
         server.should_exit = True

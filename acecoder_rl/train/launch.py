@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import acecoder_rl
+from acecoder_rl.cli.serve_cmds import TOKEN_ENV
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.train.config import RunConfig
 from acecoder_rl.train.openrlhf_cmd import (
@@ -44,7 +45,7 @@ from acecoder_rl.train.openrlhf_cmd import (
     reward_env,
     trainer_argv,
 )
-from acecoder_rl.train.reward_service import StartedService, advertised_url, serve_args
+from acecoder_rl.train.reward_service import StartedService, advertised_url, needs_run_token, serve_args
 
 if TYPE_CHECKING:
     from ray.job_submission import JobStatus, JobSubmissionClient
@@ -87,9 +88,15 @@ class RunPlan:
         names = []
         if self.cfg.logging.wandb is not None:
             names.append("WANDB_API_KEY")
-        if self.cfg.reward.where == "service" and os.environ.get("ACECODER_REWARD_TOKEN"):
-            names.append("ACECODER_REWARD_TOKEN")
+        if self.cfg.reward.where == "service" and os.environ.get(TOKEN_ENV):
+            names.append(TOKEN_ENV)
         return names
+
+    @property
+    def makes_token(self) -> bool:
+        """Whether the run makes a token for the service it starts, and gives it to the trainer too."""
+        start = self.cfg.reward.service.start if self.cfg.reward.where == "service" else None
+        return start is not None and needs_run_token(start)
 
     def describe(self) -> str:
         """The command and its runtime environment, as ``--dry-run`` prints them."""
@@ -100,6 +107,9 @@ class RunPlan:
             args = serve_args(start, self.cfg.reward.engine)
             lines.append(f"# reward service, up before the trainer and stopped after it: acecoder-rl serve "
                          f"--port {start.port} {shlex.join(args)}")
+            if self.makes_token:
+                lines.append(f"# with a token made for the run (${TOKEN_ENV} is not set), given to the "
+                             "trainer too")
         lines.append(format_command(self.argv))
         runtime_env: dict[str, object] = {"env_vars": dict(sorted(self.env_vars.items()))}
         if self.address:
@@ -155,7 +165,9 @@ def execute(plan: RunPlan) -> None:
     env = dict(plan.env_vars)
     for name in plan.secret_names:
         env[name] = os.environ[name]
-    with _reward_service(plan):
+    if plan.makes_token:
+        env[TOKEN_ENV] = secrets.token_urlsafe(32)
+    with _reward_service(plan, env.get(TOKEN_ENV)):
         if plan.address:
             _run_ray_job(plan, env)
         else:
@@ -178,13 +190,13 @@ def _check_inputs(plan: RunPlan) -> None:
 
 
 @contextlib.contextmanager
-def _reward_service(plan: RunPlan) -> Iterator[None]:
+def _reward_service(plan: RunPlan, token: str | None) -> Iterator[None]:
     cfg = plan.cfg
     start = cfg.reward.service.start if cfg.reward.where == "service" else None
     if start is None:
         yield
         return
-    with StartedService(start, cfg.reward.engine, plan.env_vars["ACECODER_REWARD_URL"]) as url:
+    with StartedService(start, cfg.reward.engine, plan.env_vars["ACECODER_REWARD_URL"], token) as url:
         print(f"acecoder-rl: reward service ready at {url}", file=sys.stderr, flush=True)
         yield
 

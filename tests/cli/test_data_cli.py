@@ -92,6 +92,28 @@ def test_on_error_fail_exits_nonzero_naming_the_row(tmp_path, with_bad_row, caps
     assert err.count("\n") == 1  # one line, no traceback
 
 
+def test_dataset_name_that_is_not_utf8_reaches_prepare_stats_intact(tmp_path, capsys):
+    # The name's \xff byte is the lone surrogate \udcff in Python, which UTF-8 cannot encode.
+    dataset = _write_rows(tmp_path / os.fsdecode(b"rows\xff.jsonl"), [_sample()])
+    out = tmp_path / "out"
+    assert main(["data", "prepare", "--dataset", dataset, "-o", str(out)]) == 0
+    stats = json.loads((out / "prepare_stats.json").read_text(encoding="utf-8"))
+    assert stats["input"]["dataset"] == dataset and stats["counts"]["rows_out"] == 1
+    assert [json.loads(line)["id"] for line in (out / "train.jsonl").read_text().splitlines()] == ["oss_1"]
+    capsys.readouterr()
+    assert main(["data", "prepare", "--dataset", dataset, "-o", str(out)]) == 0
+    assert "is up to date" in capsys.readouterr().out
+
+
+def test_lone_surrogate_in_a_row_is_a_one_line_error(tmp_path, capsys):
+    # pyarrow's JSON reader (the one the trainer's `datasets` uses too) refuses the "\udcff" escape.
+    dataset = _write_rows(tmp_path / "rows.jsonl", [dict(_sample(), question="Write f. \udcff")])
+    assert main(["data", "prepare", "--dataset", dataset, "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"acecoder-rl: error: cannot read '{dataset}' as json") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 def test_validate(tmp_path, with_bad_row, capsys):
     assert main(["data", "validate"]) == 0
     assert "1 rows in 'sample': all valid" in capsys.readouterr().out

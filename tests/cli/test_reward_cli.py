@@ -59,3 +59,22 @@ def test_bad_usage_exits_2_with_one_line():
 def test_help_on_every_level():
     for argv in (["--help"], ["reward", "--help"], ["reward", "score", "--help"]):
         assert main(argv) == 0
+
+
+def test_lone_surrogates_get_their_result_lines_as_valid_json(tmp_path):
+    # "\udcff" and "\ud800" are valid JSON escapes for strings that UTF-8 cannot encode.
+    rows = [
+        {"id": "s\udcff", "completion": "def add(a, b):\n    return a + b  # \udcff", "test_cases": TESTS},
+        {"id": "lone-high", "completion": "x = '\ud800'", "test_cases": TESTS},
+        {"id": "é", "completion": "def add(a, b):\n    return a + b  # é", "test_cases": TESTS},
+    ]
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(src, rows)
+    proc = subprocess.run([sys.executable, "-m", "acecoder_rl", "reward", "score", str(src), "-o", str(out),
+                           "--workers", "1"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text(encoding="utf-8").splitlines()
+    results = [json.loads(line) for line in lines]
+    assert [(r["id"], r["completion"]) for r in results] == [(r["id"], r["completion"]) for r in rows]
+    assert all(len(r["test_results"]) == 2 for r in results)
+    assert results[2]["reward"] == 1.0 and '"id": "é"' in lines[2]  # other text stays as it is

@@ -1,6 +1,7 @@
 """`acecoder-rl eval` usage, and the completions file's rules (strict by default, errors name file:line)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -85,6 +86,22 @@ def test_allow_partial_evaluates_only_the_covered_problems(tmp_path, add_rows, w
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["problems"], summary["problems_in_benchmark"], summary["partial"]) == (1, 2, True)
     assert summary["pass@1"] == 1.0 and "PARTIAL" in (out / "summary.md").read_text()
+
+
+def test_lone_surrogates_are_written_as_valid_json(tmp_path, add_rows, write_jsonl):
+    # A completion holding "\udcff" (a valid JSON escape UTF-8 cannot encode), from a file whose name is not
+    # UTF-8 either (it reaches summary.md).
+    samples = [ADD + "  # \udcff", "x = '\ud800'"]
+    name = os.fsdecode(b"c\xff.jsonl")
+    completions = write_jsonl(tmp_path / name, [{"id": "p1", "completions": samples}])
+    out = tmp_path / "out"
+    argv = ["eval", "--benchmark", str(add_rows), "--completions", str(completions), "--allow-partial"]
+    assert main([*argv, "-o", str(out)]) == 0
+    [result] = [json.loads(line) for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [s["completion"] for s in result["samples"]] == samples
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["completions_file"] == str(completions)
+    assert "c\\udcff.jsonl" in (out / "summary.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,8 @@ def test_this_machine_has_no_vllm():
 
 @pytest.fixture
 def fake_vllm(monkeypatch, chat_tokenizer):
-    """A stand-in for the ``vllm`` module (the only faked boundary): records the calls our code makes."""
+    """A stand-in for the ``vllm`` module (the only faked boundary): records the calls our code makes.
+    Samples are ``p<prompt>s<sample>``, or ``calls["text"]`` when a test sets it."""
     calls = {}
 
     class SamplingParams:
@@ -65,7 +66,8 @@ def fake_vllm(monkeypatch, chat_tokenizer):
             return [
                 types.SimpleNamespace(
                     outputs=[
-                        types.SimpleNamespace(text=f"p{i}s{j}", token_ids=[7] * (j + 1)) for j in range(n)
+                        types.SimpleNamespace(text=calls.get("text", f"p{i}s{j}"), token_ids=[7] * (j + 1))
+                        for j in range(n)
                     ]
                 )
                 for i in range(len(prompts))
@@ -89,6 +91,17 @@ def test_vllm_path_gets_prompt_ids_and_explicit_sampling(fake_vllm, chat_tokeniz
     assert fake_vllm["sampling"] == {"n": 3, "temperature": 0.7, "top_p": 0.9, "max_tokens": 64, "seed": 5}
     expected, _ = encode_prompts(chat_tokenizer, problems)
     assert fake_vllm["prompts"] == [{"prompt_token_ids": ids} for ids in expected]
+
+
+def test_generated_lone_surrogate_is_written_as_valid_json(fake_vllm, tmp_path, four_rows):
+    fake_vllm["text"] = "def f():\n    return '\udcff'"  # a str UTF-8 cannot encode
+    out = tmp_path / "out"
+    assert main(["eval", "--benchmark", str(four_rows), "--model", "some/model", "-o", str(out)]) == 0
+    for name in ("completions.jsonl", "results.jsonl"):
+        lines = (out / name).read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 4 and all("\\udcff" in line for line in lines)
+    generated = [json.loads(line) for line in (out / "completions.jsonl").read_text().splitlines()]
+    assert [g["completions"] for g in generated] == [[fake_vllm["text"]]] * 4
 
 
 def test_chat_and_plain_prompts(chat_tokenizer, plain_tokenizer, four_rows):

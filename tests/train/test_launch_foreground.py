@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -16,6 +17,9 @@ from acecoder_rl.train.openrlhf_cmd import TRAINER_MODULE_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_TRAINER = REPO / "tests" / "launch" / "fake_openrlhf_trainer.py"
+PROMPT = "<|im_start|>user\nWrite add(a, b).<|im_end|>\n<|im_start|>assistant\n"
+SAMPLE = {"query": PROMPT + "```python\ndef add(a, b):\n    return a + b\n```<|im_end|>", "prompt": PROMPT,
+          "label": ["assert add(1, 2) == 3", "assert add(2, 2) == 5"]}
 
 
 @pytest.fixture
@@ -27,7 +31,8 @@ def run_dir(tmp_path, monkeypatch) -> Path:
     modules = tmp_path / "modules"
     modules.mkdir()
     shutil.copy(FAKE_TRAINER, modules / "fake_openrlhf_trainer.py")
-    monkeypatch.setenv("PYTHONPATH", str(modules))
+    # This checkout's package, not an installed one, in the started service and the trainer's plug-in.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(modules), str(REPO)]))
     monkeypatch.setenv(TRAINER_MODULE_ENV, "fake_openrlhf_trainer")
     monkeypatch.setenv("FAKE_TRAINER_REPORT", str(tmp_path / "report.json"))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
@@ -131,6 +136,31 @@ def test_reward_service_runs_for_the_length_of_the_run(run_dir):
     assert report["reward_health"] == 200  # up while the trainer ran
     with socket.socket() as s:  # and gone after it
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_reward_service_beyond_loopback_gets_a_token_made_for_the_run(run_dir, monkeypatch, capsys):
+    # `serve` refuses 0.0.0.0 without a token (and the run never passes --insecure): with none exported, the
+    # run makes one for the service and the trainer, whose plug-in scores with it.
+    monkeypatch.delenv("ACECODER_REWARD_TOKEN", raising=False)
+    monkeypatch.setenv("FAKE_TRAINER_SAMPLE", json.dumps(SAMPLE))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = {"host": "0.0.0.0", "advertise_host": "127.0.0.1", "port": port, "workers": 1}
+    reward = {"where": "service", "plugin": None, "engine": {"mode": "pass_rate"},
+              "service": {"start": start}}
+    config = write_config(run_dir, reward=reward)
+    assert main(["train", str(config), "--dry-run"]) == 0
+    assert "# with a token made for the run ($ACECODER_REWARD_TOKEN is not set)" in capsys.readouterr().out
+    assert main(["train", str(config)]) == 0
+    report = json.loads((run_dir / "report.json").read_text())
+    token = report["env"].pop("ACECODER_REWARD_TOKEN")
+    assert len(token) >= 32 and report["env"] == {"ACECODER_REWARD_URL": f"http://127.0.0.1:{port}"}
+    assert report["reward_health"] == 200 and report["rewards"] == [0.5]
+    assert report["acecoder_rl"] == str(REPO / "acecoder_rl" / "__init__.py")
+    # A token the shell exports is the one both get; none is made.
+    monkeypatch.setenv("ACECODER_REWARD_TOKEN", "exported-token")
+    assert not plan_run(load_run_config(config), address=None).makes_token
 
 
 def test_reward_service_that_cannot_start_stops_the_run(run_dir, capsys):
