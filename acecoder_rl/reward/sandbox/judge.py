@@ -381,7 +381,7 @@ class ProgramJudge:
         attribute of one (``np`` for numpy, ``Decimal``, ``approx``: see child._module_path)."""
         out: dict[str, object] = {}
         for name in bound & planner.IMPLICIT_MODULES:
-            out[name] = _load_module(name)
+            out[name] = load_module(name)
         for name, path in found.items():
             if name not in out and isinstance(path, str):
                 out[name] = _resolve(path)
@@ -442,11 +442,11 @@ def _resolve(path: str) -> object | None:
     root, _, attr = path.partition(".")
     if root not in planner.JUDGE_MODULES or "." in attr:
         return None
-    module = _load_module(root)
+    module = load_module(root)
     return getattr(module, attr, None) if attr and module is not None else module
 
 
-def _load_module(name: str) -> object | None:
+def load_module(name: str) -> object | None:
     try:
         __import__(name)
     except Exception:  # not installed here: the name stays undefined in the test, as without the module

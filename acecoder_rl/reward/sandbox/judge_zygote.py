@@ -33,8 +33,9 @@ import protocol
 PR_SET_PDEATHSIG = 1
 PLAN_CACHE_ROWS = 4096
 JUDGE_OPEN_FILES = 64
-# Large test modules, imported here on a row's first need (then every later judge has them for free).
-_LAZY_MODULES = frozenset({"pytest", "numpy"})
+# Large test modules, imported here on a row's first need (then every later judge has them for free): when
+# a test imports one, or loads a name it is usually bound to (the program's `import numpy as np`).
+_LAZY_MODULES = {"pytest": frozenset({"pytest", "approx", "raises"}), "numpy": frozenset({"numpy", "np"})}
 
 
 def judge_filter():
@@ -136,8 +137,9 @@ class JudgeZygote:
             if not all(isinstance(t, str) for t in tests):
                 raise planner.RowRefused("tests must be strings")
             result: list | str = planner.plan_row(tests, int(self.cfg["max_test_depth"]))
-            for name in sorted({m for p in result for m in p.imports} & _LAZY_MODULES):
-                judge._load_module(name)
+            for module, names in _LAZY_MODULES.items():
+                if any(module in p.imports or not names.isdisjoint(p.names) for p in result):
+                    judge.load_module(module)
         except planner.RowRefused as exc:
             result = str(exc)
         except (RecursionError, MemoryError) as exc:
