@@ -1223,6 +1223,139 @@ def test_replacing_builtins(harness, name):
     harness.attack(code, tests)
 
 
+# ================================================================================ 19. denied syscalls
+# Each denied syscall is called directly (ctypes ``syscall()``) from a sandboxed program, which returns the
+# errno it got; the test asserts that errno. The arguments are invalid on purpose: where a syscall checks its
+# arguments before the caller's privileges, an unfiltered call fails with another errno (EINVAL, EFAULT,
+# EBADF, ESRCH...), which test_denials_come_from_the_filter checks, so EPERM there can only be the filter's.
+BAD = 1  # an unmapped address
+SYSCALL_ARGS = {
+    "unshare": [-1], "setns": [-1, 0], "mount": [BAD, BAD, BAD, 0, 0], "umount2": [BAD, 0], "chroot": [BAD],
+    "pivot_root": [BAD, BAD], "fsopen": [BAD, 0], "fsconfig": [-1, 0, 0, 0, 0], "fsmount": [-1, 0, 0],
+    "fspick": [-1, BAD, 0], "move_mount": [-1, BAD, -1, BAD, 0], "open_tree": [-1, BAD, 0],
+    "open_by_handle_at": [-1, BAD, 0], "name_to_handle_at": [-1, BAD, BAD, BAD, 0],
+    "ptrace": [16, 0x3FFFFFFF, 0, 0], "process_vm_readv": [0, 0, 0, 0, 0, 1],
+    "process_vm_writev": [0, 0, 0, 0, 0, 1], "pidfd_getfd": [-1, 0, 0],
+    "kcmp": [0x3FFFFFFF, 0x3FFFFFFF, 0, 0, 0],
+    "execve": [BAD, 0, 0], "execveat": [-1, BAD, 0, 0, 0],
+    "bpf": [-1, 0, 0], "perf_event_open": [BAD, 0, -1, -1, 0], "keyctl": [-1, 0, 0, 0, 0],
+    "add_key": [BAD, BAD, 0, 0, 0], "request_key": [BAD, BAD, 0, 0], "userfaultfd": [-1],
+    "kexec_load": [0, 0, 0, 0], "kexec_file_load": [-1, -1, 0, 0, -1], "init_module": [0, 0, BAD],
+    "finit_module": [-1, 0, -1], "delete_module": [BAD, 0], "reboot": [0, 0, 0, 0], "swapon": [BAD, 0],
+    "swapoff": [BAD], "acct": [BAD], "quotactl": [0xFF, 0, 0, 0], "iopl": [4], "ioperm": [0x10000, 1, 1],
+    "mq_open": [BAD, 0, 0, 0], "io_uring_setup": [0, BAD], "io_uring_enter": [-1, 0, 0, 0, 0, 0],
+    "io_uring_register": [-1, 0, 0, 0], "setsid": [], "setpgid": [0, 0], "clone3": [0, 0], "clone": [],
+}
+CLONE_NEW = {"NEWNS": 0x20000, "NEWCGROUP": 0x2000000, "NEWUTS": 0x4000000, "NEWIPC": 0x8000000,
+             "NEWUSER": 0x10000000, "NEWPID": 0x20000000, "NEWNET": 0x40000000}
+AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, SOCK_STREAM, SOCK_RAW = 2, 10, 16, 17, 1, 3
+SYSCALL_PROBE = prog("""
+    import ctypes, os
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _libc.syscall.restype = ctypes.c_long
+    def _call(name, *args):
+        ctypes.set_errno(0)
+        result = _libc.syscall(ctypes.c_long(NUMBERS[name]), *(ctypes.c_long(a) for a in args))
+        return result, ctypes.get_errno()
+    def errno_of(name):
+        result, err = _call(name, *ARGS[name])
+        return err if result == -1 else 0
+    def errno_in_child(name):
+        # setsid/setpgid: this process leads its session, which alone would be EPERM; its child's would not
+        pid = os.fork()
+        if pid == 0:
+            os._exit(errno_of(name))
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    def errno_of_clone(flags):
+        pid, err = _call("clone", flags | 17, 0, 0, 0, 0)  # | SIGCHLD: as fork() would, plus the flags
+        if pid == 0:
+            os._exit(0)
+        if pid > 0:
+            os.waitpid(pid, 0)
+            return 0
+        return err
+    def errno_of_socket(family, kind):
+        fd, err = _call("socket", family, kind, 0)
+        if fd >= 0:
+            os.close(fd)
+            return 0
+        return err
+""")
+
+
+def _syscall_numbers() -> dict[str, int]:
+    """This architecture's numbers (from libseccomp, as the filter gets them); absent ones left out."""
+    sc = pytest.importorskip("pyseccomp")
+    numbers = {name: sc.resolve_syscall(sc.Arch.NATIVE, name) for name in [*SYSCALL_ARGS, "socket"]}
+    return {name: n for name, n in numbers.items() if n >= 0}
+
+
+def _calls(*names: str) -> list[str]:
+    present = _syscall_numbers()
+    return [f"assert errno_of({name!r}) == 1" for name in names if name in present]
+
+
+DENIED_CLASSES = {
+    "leaving_the_sandbox": lambda: [
+        *_calls("unshare", "setns", "mount", "umount2", "chroot", "pivot_root", "fsopen", "fsconfig",
+                "fsmount", "fspick", "move_mount", "open_tree", "open_by_handle_at", "name_to_handle_at"),
+        *(f"assert errno_of_clone({flag:#x}) == 1" for flag in CLONE_NEW.values()),
+        "assert errno_of('clone3') == 38",  # ENOSYS: the C library then falls back to clone()
+    ],
+    "reading_other_processes": lambda: _calls("ptrace", "process_vm_readv", "process_vm_writev",
+                                              "pidfd_getfd", "kcmp"),
+    "new_programs": lambda: _calls("execve", "execveat"),
+    "kernel_admin": lambda: _calls("bpf", "perf_event_open", "keyctl", "add_key", "request_key",
+                                   "userfaultfd", "kexec_load", "kexec_file_load", "init_module",
+                                   "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct",
+                                   "quotactl", "iopl", "ioperm"),
+    "uncleanable_ipc_and_io_uring": lambda: _calls("mq_open", "io_uring_setup", "io_uring_enter",
+                                                   "io_uring_register"),
+    "new_session_or_group": lambda: ["assert errno_in_child('setsid') == 1",
+                                     "assert errno_in_child('setpgid') == 1"],
+    "sockets_other_than_unix": lambda: [
+        f"assert errno_of_socket({AF_INET}, {SOCK_STREAM}) == 13",
+        f"assert errno_of_socket({AF_INET6}, {SOCK_STREAM}) == 13",
+        f"assert errno_of_socket({AF_NETLINK}, {SOCK_RAW}) == 13",
+        f"assert errno_of_socket({AF_PACKET}, {SOCK_RAW}) == 13",
+        f"assert errno_of_socket(1, {SOCK_STREAM}) == 0",  # AF_UNIX stays allowed
+    ],
+}
+
+
+def syscall_probe() -> str:
+    numbers = _syscall_numbers()
+    return f"NUMBERS = {numbers!r}\nARGS = {SYSCALL_ARGS!r}\n" + SYSCALL_PROBE
+
+
+@pytest.mark.parametrize("kind", DENIED_CLASSES, ids=DENIED_CLASSES.keys())
+def test_denied_syscalls(harness, kind):
+    """A sandboxed program calling a denied syscall gets EPERM (sockets: EACCES), whatever its arguments."""
+    tests = DENIED_CLASSES[kind]()
+    [r] = harness.engine.score([syscall_probe()], [tests])
+    failed = [t for t, s in zip(tests, r.test_status) if s is not TestStatus.PASS]
+    assert r.status is ProgramStatus.OK and not failed, (r.status, failed, r.test_errors)
+    assert not harness.clean()
+    harness.assert_healthy()
+
+
+def test_denials_come_from_the_filter():
+    """Without the filter, the same calls fail otherwise (their arguments are checked before any privilege)
+    or succeed: so the errnos above are the filter's, not a missing privilege's."""
+    present = _syscall_numbers()
+    tests = [f"assert errno_of({name!r}) not in (0, 1, 13)" for name in (
+        "unshare", "setns", "mount", "chroot", "ptrace", "process_vm_readv", "execve", "execveat",
+        "perf_event_open", "keyctl", "quotactl") if name in present]
+    tests += ["assert errno_of('clone3') not in (0, 1, 38)", "assert errno_in_child('setsid') == 0",
+              "assert errno_in_child('setpgid') == 0",
+              f"assert errno_of_socket({AF_INET}, {SOCK_STREAM}) == 0"]
+    with RewardEngine(RewardConfig(workers=1, seccomp=False)) as engine:
+        assert not engine.features.get("seccomp")
+        [r] = engine.score([syscall_probe()], [tests])
+    failed = [t for t, s in zip(tests, r.test_status) if s is not TestStatus.PASS]
+    assert r.status is ProgramStatus.OK and not failed, (r.status, failed, r.test_errors)
+
+
 # ===================================================================== attacks beside honest programs
 def test_attacks_in_the_same_batch_as_honest_programs(harness):
     attacks = [

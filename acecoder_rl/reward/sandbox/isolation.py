@@ -21,7 +21,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SANDBOX_SCRIPTS = ("zygote.py", "child.py", "protocol.py", "values.py", "planner.py", "judge.py", "judge_zygote.py")
+SANDBOX_SCRIPTS = ("zygote.py", "child.py", "cleanup.py", "protocol.py", "values.py", "planner.py", "judge.py",
+                   "judge_zygote.py")
 _HERE = Path(__file__).resolve().parent
 SANDBOX_MOUNT = "/opt/acecoder-sandbox"
 SCRATCH_TMPFS_BYTES = 256 * 1024 * 1024
@@ -124,7 +125,9 @@ def _bwrap_argv(python: str, scripts: str, root: bool) -> list[str]:
         argv += ["--tmpfs", hidden]
     argv += ["--ro-bind", scripts, SANDBOX_MOUNT]
     if root:
-        # The zygote keeps only what it needs to hand programs their own uid and clean up after them.
+        # The zygote keeps only what it needs to hand programs their own uid and clean up after them (run as
+        # root, bubblewrap would otherwise keep every capability, CAP_SYS_ADMIN included).
+        argv += ["--cap-drop", "ALL"]
         for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"):
             argv += ["--cap-add", cap]
     return [*argv, "--chdir", "/tmp", python, "-I", "-B"]

@@ -40,7 +40,7 @@ _LAZY_MODULES = {"pytest": frozenset({"pytest", "approx", "raises"}), "numpy": f
 
 def judge_filter():
     """The judges' second seccomp filter (on top of the programs'): no signals to anyone, no sockets, no new
-    processes (threads stay allowed). Compiled once here; judges load it with one prctl."""
+    processes (threads stay allowed), no IPC objects. Compiled once here; judges load it with one prctl."""
     import tempfile
 
     import pyseccomp as sc
@@ -48,7 +48,8 @@ def judge_filter():
     filt = sc.SyscallFilter(sc.ALLOW)
     deny = sc.ERRNO(errno.EPERM)
     for name in ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open",
-                 "pidfd_send_signal", "socket", "socketpair", "fork", "vfork", "execve", "execveat"):
+                 "pidfd_send_signal", "socket", "socketpair", "fork", "vfork", "execve", "execveat",
+                 "shmget", "semget", "msgget", "mq_open"):  # IPC objects would outlive the judge
         filt.add_rule(deny, name)
     filt.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, 0x10000, 0))  # without CLONE_THREAD: a process
     filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # flags behind a pointer: libc falls back to clone

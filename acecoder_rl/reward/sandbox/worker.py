@@ -196,7 +196,9 @@ class SandboxWorker:
     # ------------------------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cfg = dict(self.limits, uid=self.uid, judge_uid=self.judge_uid, scratch_root=self.spec.scratch_root)
+        # private_ipc: SysV IPC objects seen by the zygote can only be its programs' (see cleanup.Sweeper).
+        cfg = dict(self.limits, uid=self.uid, judge_uid=self.judge_uid, scratch_root=self.spec.scratch_root,
+                   private_ipc=self.spec.mode == "bwrap")
         log = open(self.log_path, "ab")  # the zygote's own errors (never a program's output)
         try:
             self.proc = subprocess.Popen(

@@ -13,7 +13,8 @@ Control requests (parent -> zygote, JSON frames on CTRL_FD):
   {"op": "spawn"}            fork a child; reply is 8 bytes (its pid) carrying the parent's end of a fresh
                              socketpair as SCM_RIGHTS ancillary data
   {"op": "finish", "pid": n, "spawn": bool}
-                             kill the child and everything it started, reap it, wipe its scratch directory;
+                             kill the child and everything it started, reap it, remove what it left
+                             (scratch directory, IPC objects: see cleanup.py);
                              reply {"exit": code|null, "signal": sig|null}, then (with "spawn") as for spawn
   {"op": "heavy"}            (lean zygote, once) fork the heavy zygote; reply as for spawn, with the parent's
                              end of the heavy zygote's own control socket, on which it says "ready" when set
@@ -31,7 +32,6 @@ import json
 import os
 import random
 import resource
-import shutil
 import select
 import signal
 import socket
@@ -43,6 +43,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import child  # noqa: E402
+import cleanup  # noqa: E402
 import protocol  # noqa: E402
 
 SPARES = 8  # children forked per batch (see Zygote.spawn)
@@ -65,15 +66,27 @@ LEAN_PREIMPORT = (
 ).split()
 HEAVY_PREIMPORT = ["calendar", "dataclasses", "hashlib", "statistics", "unittest"]
 
-# Denied for program code (EPERM): leaving the sandbox, reading other processes, new programs, kernel admin.
+# Denied for program code (EPERM): leaving the sandbox, reading other processes, new programs, kernel admin,
+# IPC that no clean-up could find (POSIX message queues: listed only where an mqueue filesystem is mounted),
+# io_uring (its operations, sockets included, are not seen by seccomp). Every name must be known to
+# libseccomp: one it does not know stops the start (see _compile_seccomp).
 DENIED_SYSCALLS = (
-    "ptrace process_vm_readv process_vm_writev execve execveat mount umount2 unshare setns chroot "
-    "pivot_root bpf perf_event_open keyctl add_key request_key userfaultfd kexec_load init_module "
-    "finit_module delete_module reboot swapon swapoff acct quotactl open_by_handle_at name_to_handle_at "
-    "iopl ioperm setsid setpgid"
+    "ptrace process_vm_readv process_vm_writev pidfd_getfd kcmp execve execveat mount umount2 unshare setns "
+    "chroot pivot_root fsopen fsconfig fsmount fspick move_mount open_tree bpf perf_event_open keyctl "
+    "add_key request_key userfaultfd kexec_load kexec_file_load init_module finit_module delete_module "
+    "reboot swapon swapoff acct quotactl open_by_handle_at name_to_handle_at iopl ioperm setsid setpgid "
+    "mq_open io_uring_setup io_uring_enter io_uring_register"
 ).split()
+# clone() may not make namespaces either (a user namespace first, then the rest inside it): one rule per
+# flag, on the flags argument (the first on every architecture but s390). clone3 passes its flags in memory,
+# out of seccomp's sight: ENOSYS, on which the C library falls back to clone.
+CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
 # Without a dedicated uid, a program could signal the engine's own processes: no signals at all then.
 DENIED_WITH_SHARED_UID = ("kill", "tkill", "tgkill")
+
+
+class UnknownSyscalls(Exception):
+    """Syscall names of the filter that libseccomp does not know: a mistake in our list, never skipped."""
 
 
 class _SockFilter(ctypes.Structure):
@@ -96,11 +109,18 @@ def _compile_seccomp(shared_uid: bool) -> tuple:
         filt.set_attr(sc.Attr.CTL_OPTIMIZE, 2)
     except Exception:  # older libseccomp: the linear filter is still correct
         pass
-    for name in [*DENIED_SYSCALLS, *(DENIED_WITH_SHARED_UID if shared_uid else ())]:
-        try:
-            filt.add_rule(deny, name)
-        except Exception:  # a syscall this architecture does not have
-            pass
+    names = [*DENIED_SYSCALLS, *(DENIED_WITH_SHARED_UID if shared_uid else ())]
+    # libseccomp knows every architecture's names (one this architecture lacks gets a pseudo-number, which
+    # matches nothing); -1 means a name it does not know at all: a misspelt name would leave a syscall open.
+    numbers = {name: sc.resolve_syscall(sc.Arch.NATIVE, name) for name in names}
+    unknown = [name for name, number in numbers.items() if number == -1]
+    if unknown:
+        raise UnknownSyscalls(f"seccomp filter: syscall name(s) unknown to libseccomp: {', '.join(unknown)}")
+    for number in numbers.values():
+        filt.add_rule(deny, number)
+    for flag in CLONE_NAMESPACE_FLAGS:
+        filt.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
     # Network: Unix sockets only (socketpair for asyncio/multiprocessing); the netns has no route anyway.
     filt.add_rule(sc.ERRNO(errno.EACCES), "socket", sc.Arg(0, sc.NE, socket.AF_UNIX))
     with tempfile.TemporaryFile() as f:
@@ -189,6 +209,7 @@ class Zygote:
         self.cpu_seconds = int(cfg["cpu_seconds"])
         self.max_processes = int(cfg["max_processes"])
         self.devnull = -1
+        self.sweeper = cleanup.Sweeper(self.uid, bool(cfg.get("private_ipc")), self._take_program_uid)
 
     def prepare(self) -> None:
         """Set up the lean zygote: small modules, limits, seccomp program, warm harness. The large modules
@@ -203,10 +224,13 @@ class Zygote:
             try:
                 self.bpf = _compile_seccomp(shared_uid=self.uid is None)
                 self.features["seccomp"] = True
+            except UnknownSyscalls:  # our own mistake, not a missing library: no start without the filter
+                raise
             except Exception as exc:  # reported to the parent, which warns loudly
                 self.features["seccomp_error"] = f"{type(exc).__name__}: {exc}"[:200]
         self.features["dedicated_uid"] = self.uid is not None
         os.makedirs(self.scratch_root, exist_ok=True)
+        os.chmod(self.scratch_root, 0o711)  # programs may not list the other programs' directories
         self._fork_judge_zygote()  # before the programs' limits: the judges get their own
         self._set_shared_limits()
         self._warm_up()
@@ -422,10 +446,9 @@ class Zygote:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             self.serial += 1
             # Several zygotes may share one scratch root (process isolation): the pid keeps names apart.
+            # Ours (0700) until its child hands it to the programs' uid: a running program cannot reach it.
             scratch = os.path.join(self.scratch_root, f"z{self.zygote_pid}-p{self.serial}")
             os.mkdir(scratch, 0o700)
-            if self.uid is not None:
-                os.chown(scratch, self.uid, self.uid)
             prepared.append((ours, theirs, scratch))
         pids = [0] * SPARES
         for k in range(SPARES):
@@ -480,7 +503,12 @@ class Zygote:
         os.setresuid(self.uid, self.uid, self.uid)
 
     def _drop_privileges(self) -> None:
-        """Become the programs' uid, for good: no way back, no new privileges, seccomp."""
+        """Take over the scratch directory, then become the programs' uid, for good: no way back, no new
+        privileges, seccomp."""
+        try:
+            cleanup.claim_scratch(self.uid)
+        except OSError:
+            os._exit(74)
         if self.uid is not None:
             self._take_program_uid()
             if os.getuid() != self.uid or os.geteuid() != self.uid:
@@ -531,15 +559,12 @@ class Zygote:
             time.sleep(0.001)  # dying processes: give the kernel a moment, then reap (or kill what forked)
 
     def _reap(self, pid: int) -> int | None:
-        scratch = self.children.pop(pid, None)
         status = self.exited.pop(pid, None)
         if status is None:
             try:
                 _, status = os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
         return status
 
     def finish(self, pid: int) -> dict:
@@ -560,6 +585,8 @@ class Zygote:
             except (ProcessLookupError, PermissionError):
                 pass
         self._reap_orphans()
+        # Only now that none of its processes can write any more: its files and IPC objects.
+        self.sweeper.after_program(self.children.pop(pid))
         if status is None:
             return {"exit": None, "signal": None}
         if os.WIFSIGNALED(status):
