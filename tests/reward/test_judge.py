@@ -63,6 +63,29 @@ def _assert_healthy(engine: RewardEngine) -> None:
     assert [r.test_results for r in results] == [[1, 1, 1], [0, 0, 0]] * 3
     assert all(r.status is ProgramStatus.OK for r in results)
     assert not glob.glob(PWNED + "*")
+    assert _judges_settle(engine), "a judge outlived its program"
+
+
+def _judges_settle(engine: RewardEngine, timeout: float = 3.0) -> bool:
+    """Between programs each worker's judge uid runs its judge zygote only (a finished judge is killed)."""
+    uids = {w.judge_uid for w in engine._workers}
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = {uid: 0 for uid in uids}
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    fields = dict(line.split(":", 1) for line in f if ":" in line)
+            except OSError:
+                continue
+            uid = int(fields.get("Uid", "-1").split()[0])
+            if uid in counts and fields.get("State", "").split()[:1] != ["Z"]:
+                counts[uid] += 1
+        if all(n <= 1 for n in counts.values()):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 # ----------------------------------------------------------------- 1. names the test takes from a module
@@ -228,6 +251,25 @@ def test_a_test_string_gets_no_more_rights_than_a_program(engine, test):
     _assert_healthy(engine)
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HOST_READS = [
+    # each passes only if the judge could read the host's files
+    f"import collections\nos = collections._sys.modules['os']\nassert add(1, 2) == 3 and os.path.exists('{REPO}')",
+    f"import collections\nos = collections._sys.modules['os']\nfd = os.open('{REPO}/README.md', os.O_RDONLY)\n"
+    "assert add(1, 2) == 3",
+    "import collections\nos = collections._sys.modules['os']\nassert add(1, 2) == 3 and len([p for p in os.listdir('/proc') if p.isdigit()]) > 40",
+    "import collections\nos = collections._sys.modules['os']\nassert add(1, 2) == 3 and os.getuid() == 0",
+]
+
+
+@pytest.mark.parametrize("test", HOST_READS)
+def test_a_test_string_cannot_read_the_host(engine, test):
+    honest = "def add(a, b):\n    return a + b\n"
+    [result] = engine.score([honest], [[test]])
+    assert result.test_results == [0], "the judge saw the host"
+    _assert_healthy(engine)
+
+
 def test_a_hostile_test_of_one_row_cannot_change_another_rows_verdicts(engine):
     poison = "import math\nmath.pi = 3\n(lambda: 0).__globals__['__builtins__']['len'] = lambda x: 0\nassert True"
     program = "import math\ndef f():\n    return 3.141592653589793\n"
@@ -260,6 +302,15 @@ def test_rows_past_the_size_limits_are_refused_whole():
     assert many.status is huge.status is ProgramStatus.INVALID_TESTS
     assert many.pass_rate == huge.pass_rate == 0.0 and "limit" in many.error and "limit" in huge.error
     assert fine.status is ProgramStatus.OK and fine.pass_rate == 1.0
+
+
+def test_a_million_copies_of_a_test_or_a_million_element_literal_refuse_the_row(engine):
+    program = "def f(x):\n    return 1\n"
+    copies, literal = engine.score([program] * 2, [["assert f(1) == 1"] * 1_000_000,
+                                                   ["assert f(1) in [" + "1, " * 1_000_000 + "]"]])
+    assert copies.status is literal.status is ProgramStatus.INVALID_TESTS
+    assert copies.pass_rate == literal.pass_rate == 0.0
+    _assert_healthy(engine)
 
 
 def test_a_test_that_does_not_parse_fails_alone(engine):
