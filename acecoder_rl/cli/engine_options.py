@@ -40,6 +40,8 @@ ENGINE_OPTIONS: tuple[EngineOption, ...] = (
                  "Subtracted from the reward when the completion holds no code."),
     EngineOption("salvage_code", "--salvage/--no-salvage", bool, False,
                  "Keep the longest valid run of lines of broken code (AceCoder's RL server; not the dataset's rule)."),
+    EngineOption("strict", "--strict/--no-strict", bool, True,
+                 "Fail tests that only the program's own __eq__/__bool__ could pass (objects of its classes)."),
     EngineOption("cache_size", "--cache-size", click.IntRange(min=0), None,
                  "Verdicts remembered for identical (code, tests) pairs; 0 disables [default: the engine's]."),
 )

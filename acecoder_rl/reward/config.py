@@ -64,9 +64,12 @@ class RewardConfig:
     judge_memory_mb: int = 1024
     """Address-space limit of the judge, the sandboxed process that runs a program's tests and makes the
     verdicts; a check that needs more fails (``check too expensive``)."""
-    strict: bool = False
+    strict: bool = True
     """Refuse verdicts that only the program's own code can give (``==`` between two objects of classes the
-    program defines, truthiness of such an object): those tests fail as unverifiable instead."""
+    program defines, truthiness of such an object): those tests fail as unverifiable instead. On by default:
+    such tests are 0 of the shared workload's 7,819 asserts (both settings agree with the ground truth on
+    every test), while off, a program whose class has an always-true ``__eq__`` passes them. Turn it off for
+    datasets whose tests compare objects of classes the program defines."""
     python: str | None = None
     """Interpreter that runs the sandbox; None: the one running the engine (on every node of a cluster)."""
     preimport: tuple[str, ...] = ("pytest",)

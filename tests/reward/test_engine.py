@@ -85,8 +85,12 @@ def test_custom_objects_follow_python_semantics_safely(engine):
             "    def __str__(self): return f'P({self.x}, {self.y})'\n"
             "def make(): return object()\ndef gen(n):\n    yield from range(n)\n")
     result = score1(engine, code, tests)
+    assert result.test_results == [0, 1, 1, 1, 1]  # strict (the default): dataclass == dataclass is refused
+    assert "strict" in result.test_errors[0]
+    with RewardEngine(RewardConfig(workers=1, strict=False)) as lenient:
+        [result] = lenient.score([code], [tests])
     assert result.test_results == [1, 1, 1, 1, 1]
-    assert result.fallback_tests == 1  # dataclass == dataclass is compared inside the child, and counted
+    assert result.fallback_tests == 1  # compared inside the child by the program's own __eq__, and counted
 
 
 def test_binary_mode_bonus_and_format_penalty():
