@@ -327,7 +327,7 @@ def test_a_redefined_builtin_is_the_function_under_test(engine):
     assert result.test_status == [TestStatus.PASS, TestStatus.FAIL]
 
 
-def test_program_defined_expected_values_follow_the_program_unless_strict():
+def test_program_defined_expected_values_are_refused_unless_strict_is_off():
     program = textwrap.dedent("""
         from dataclasses import dataclass
         @dataclass
@@ -338,7 +338,7 @@ def test_program_defined_expected_values_follow_the_program_unless_strict():
             return Point(x, 2)
     """)
     tests = ["assert f(1) == Point(1, 2)", "assert f(1) != Point(2, 2)"]
-    with RewardEngine(RewardConfig(workers=1)) as lenient, RewardEngine(RewardConfig(workers=1, strict=True)) as strict:
+    with RewardEngine(RewardConfig(workers=1, strict=False)) as lenient, RewardEngine(RewardConfig(workers=1)) as strict:
         [plain] = lenient.score([program], [tests])
         [refused] = strict.score([program], [tests])
     assert plain.test_results == [1, 1] and plain.fallback_tests == 2

@@ -1,25 +1,31 @@
-"""The untrusted side: one forked child per program, serving the parent's requests.
+"""The untrusted side: one forked child per program, serving its judge's requests.
 
 Runs inside the sandbox as a top-level module next to ``protocol.py`` and ``values.py`` (stdlib only).
 The child never sees a test's expected value and never decides a verdict: it ``exec``s the program into a
 fresh namespace (``{}``, so ``__name__`` is not ``"__main__"``, as AceCoder and human-eval run it), then
-evaluates the *probe* expressions the parent sends (the parts of each assert that call the program) and
-answers with their values in plain-data form. Anything the program does to this harness (stack walking,
-replacing functions, writing to the socket) can at worst corrupt its own answers, which the parent then
-checks against values the child never had.
+evaluates the *probe* expressions its judge sends (the parts of each test that call the program) and
+answers with their values in plain-data form. Its only peer is the judge (``judge.py``), another sandboxed
+process under another uid: anything the program does to this harness (stack walking, replacing functions,
+writing to the socket) can at worst corrupt its own answers, which the judge checks against values the
+child never had, and nothing the child sends is ever read as a verdict.
 
-Requests (parent -> child), one JSON frame each:
-  {"op": "load", "code": str, "salvage": bool, "names": [str], "then": [str], "unless_bound": [str]}
-                               run the program; then, unless it bound one of "unless_bound", evaluate the
-                               "then" probes as a batch (below)
+Requests (judge -> child), one JSON frame each:
+  {"op": "load", "code": str, "salvage": bool, "names": [str], "then": [str], "unless_bound": [str],
+   "unless_module": [str]}     run the program; reply with which of "names" it binds ("bound") and which of
+                               those hold an allowed module or an attribute of one ("modules", see
+                               _module_path); then, unless it bound one of "unless_bound" or bound one of
+                               "unless_module" to such a module, evaluate the "then" probes as a batch
   {"op": "probe", "src": str, "locals": {name: ref}, "fresh": bool}
                                evaluate an expression in the program's namespace; "fresh" starts a new test
   {"op": "batch", "probes": [str]}  the probes of consecutive one-probe tests, answered one frame each
-  {"op": "exec", "src": str, "fresh": bool}        run a whole test statement (logged fallback)
+  {"op": "exec", "src": str, "locals": {name: ref}, "fresh": bool}
+                               run a statement of the test on the program's objects (``f.cache = {}``, the
+                               test's imports); it answers None
   {"op": "apply", "kind": ..., "target": ref, "args": [ref], "name": str}
-                               an operation on an object only the child holds (see ``Harness.apply``)
-A ref is ["slot", n] (an object kept from an earlier answer of this test) or ["val", encoded value].
-Every reply carries "ok" plus either "v" (an encoded value) or "error"/"kind".
+                               an operation on an object only the child holds (see ``Harness._apply``)
+A ref is ["slot", n] (an object kept from an earlier answer of this test) or ["val", encoded value]; the
+values the judge passes keep their identity, and an answer reports how the call changed them ("mut", see
+values.py). Every reply carries "ok" plus either "v" (an encoded value) or "error"/"kind".
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ import sys
 
 import protocol
 import values
-from planner import JUDGE_MODULES
+from judge_modules import JUDGE_MODULES
 
 _ModuleType = type(sys)
 _BuiltinFunction = type(len)
@@ -59,7 +65,7 @@ def _error_reply(exc: BaseException, cap: int) -> dict:
 
 def _module_path(value: object) -> str | None:
     """``"numpy"`` for the numpy module, ``"decimal.Decimal"`` for that class: where the judge finds its own
-    copy of ``value``, if ``value`` is a module of planner.JUDGE_MODULES or a public attribute of one."""
+    copy of ``value``, if ``value`` is a module of JUDGE_MODULES or a public attribute of one."""
     if type(value) is _ModuleType:
         registered = dict.get(object.__getattribute__(value, "__dict__"), "__name__")
         if type(registered) is str and registered in JUDGE_MODULES and sys.modules.get(registered) is value:

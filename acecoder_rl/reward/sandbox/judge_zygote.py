@@ -32,6 +32,7 @@ import protocol
 
 PR_SET_PDEATHSIG = 1
 PLAN_CACHE_ROWS = 4096
+WARM_UP_ROUNDS = 20  # see zygote.WARM_UP_ROUNDS
 JUDGE_OPEN_FILES = 64
 # Large test modules, imported here on a row's first need (then every later judge has them for free): when
 # a test imports one, or loads a name it is usually bound to (the program's `import numpy as np`).
@@ -96,6 +97,30 @@ class JudgeZygote:
                 os._exit(71)
         if program_filter is not None:
             self.load_filter(program_filter)
+
+    def warm_up(self) -> None:
+        """Judge a fixed program here, on answers written in advance, before any fork.
+
+        As in the programs' zygote (zygote.Zygote._warm_up): CPython specialises the bytecode of the code it
+        runs, in place; done once here, every judge inherits the specialised code instead of rewriting (and
+        so copying) those pages itself."""
+        tests = ["assert f(1) == 2", "assert f(2) == 3", "x = f(3)\nassert x == [4, 5.0] or x", "assert g(1) == 1"]
+        plans = planner.plan_row(tests, 100)
+        answers = [{"ok": True, "v": ["N"], "bound": ["f"], "modules": {}},
+                   {"ok": True, "v": ["i", "0x2"]}, {"ok": True, "v": ["i", "0x3"]},
+                   {"ok": True, "v": ["l", [["i", "0x4"], ["f", "0x1.4p+2"]]]},
+                   {"ok": False, "kind": "exception", "error": "NameError: name 'g' is not defined"}]
+        request = {"code": "", "start": 0, "timeout": 60, "cap_s": 60, "error_cap": 100, "max_depth": 100}
+        for _ in range(WARM_UP_ROUNDS):
+            host, host_peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            child, child_peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                for answer in answers:
+                    protocol.send(child_peer, answer)
+                judge.ProgramJudge(host, child, request, plans).run()
+            finally:
+                for sock in (host, host_peer, child, child_peer):
+                    sock.close()
 
     def serve(self) -> None:
         protocol.send(self.ctrl, {"ready": True})

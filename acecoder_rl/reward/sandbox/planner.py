@@ -28,18 +28,10 @@ import builtins
 import functools
 from dataclasses import dataclass
 
-# Modules whose real objects the judge uses for the test's own names (imports, or bound by the program).
-# Large ones are imported by the judge zygote on a row's first need, never by a program's request.
-JUDGE_MODULES = frozenset(
-    "math cmath string collections itertools functools operator decimal fractions statistics heapq bisect "
-    "json re datetime copy typing numbers random array enum dataclasses textwrap unicodedata calendar "
-    "pytest numpy".split()
-)
-# Used by name without an import, they resolve only when the program bound the name (see the docstring).
-IMPLICIT_MODULES = frozenset(
-    "math cmath string collections itertools functools operator decimal fractions statistics heapq "
-    "bisect json re datetime copy".split()
-)
+try:  # in the sandbox the scripts are top-level modules side by side
+    from judge_modules import IMPLICIT_MODULES, JUDGE_MODULES
+except ImportError:  # imported from the package (its tests)
+    from acecoder_rl.reward.sandbox.judge_modules import IMPLICIT_MODULES, JUDGE_MODULES
 
 # Builtins the judge evaluates itself; the rest (open, exec, eval, input, print, globals, exit, ...)
 # touches the program's world and is the program's: a chain rooted in one is probed in the child.

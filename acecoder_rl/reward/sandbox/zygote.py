@@ -330,6 +330,7 @@ class Zygote:
         if bpf is not None and self.uid is None:  # the programs' filter denies kill(): judges are killed
             bpf = _compile_seccomp(shared_uid=False)  # by their zygote, which their own filter keeps out
         server.prepare(self.cfg.get("judge_uid"), bytes(bpf[1]) if bpf is not None else None)
+        server.warm_up()
         _prctl(PR_SET_DUMPABLE, 0)  # after the uid switch, which resets it: no /proc/<pid>/mem for judges
         _freeze()
         server.serve()
