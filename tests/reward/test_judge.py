@@ -67,21 +67,25 @@ def _assert_healthy(engine: RewardEngine) -> None:
 
 
 def _judges_settle(engine: RewardEngine, timeout: float = 3.0) -> bool:
-    """Between programs each worker's judge uid runs its judge zygote only (a finished judge is killed)."""
+    """Between programs no judge holds a program. Each worker's judge uid runs its zygote (whose parent is
+    the programs' zygote) and the spare judges it forked, which hold two sockets each (their zygote's, the
+    engine's); a judge given a program holds a third, until the zygote kills it."""
     uids = {w.judge_uid for w in engine._workers}
     deadline = time.monotonic() + timeout
     while True:
-        counts = {uid: 0 for uid in uids}
+        judges: dict[str, tuple[str, int]] = {}  # pid -> (ppid, sockets held)
         for entry in os.listdir("/proc"):
             try:
                 with open(f"/proc/{entry}/status") as f:
                     fields = dict(line.split(":", 1) for line in f if ":" in line)
-            except OSError:
+                if int(fields.get("Uid", "-1").split()[0]) not in uids or fields["State"].split()[0] == "Z":
+                    continue
+                sockets = sum(os.readlink(f"/proc/{entry}/fd/{fd}").startswith("socket:")
+                              for fd in os.listdir(f"/proc/{entry}/fd"))
+            except (OSError, KeyError, ValueError):
                 continue
-            uid = int(fields.get("Uid", "-1").split()[0])
-            if uid in counts and fields.get("State", "").split()[:1] != ["Z"]:
-                counts[uid] += 1
-        if all(n <= 1 for n in counts.values()):
+            judges[entry] = (fields["PPid"].strip(), sockets)
+        if not [pid for pid, (ppid, sockets) in judges.items() if ppid in judges and sockets > 2]:
             return True
         if time.monotonic() > deadline:
             return False

@@ -3,18 +3,20 @@
 Forked by the worker's lean zygote at start-up, it drops for good to the judges' uid (neither the engine's
 nor the programs'), no new privileges, the programs' seccomp filter, a small address space and file
 limits, and ``/`` as its directory (nothing there is writable by that uid). It plans each row's tests once
-(``planner.plan_row``, cached by the engine's key for the row) and, per program, forks a judge that
-inherits the plans: every judge starts from the same clean state, so a hostile test of one row cannot
-change another row's verdicts, and a row's tests are parsed once, not once per program.
+(``planner.plan_row``, cached by the engine's key for the row, packed with ``marshal``) and hands each
+program to a spare judge forked in advance (in batches: see ``_fork_spares``), which receives the row's
+plans with it. Every judge starts from the same clean state, forked from this zygote before any test ran
+in it, so a hostile test of one row cannot change another row's verdicts.
 
 Requests (engine -> judge zygote, frames on its control socket):
   {"op": "judge", "key": str, "tests": [str], ...settings}   with the program child's socket attached
-      (SCM_RIGHTS): stop the previous judge, plan (or look up) the row, fork a judge for this program.
+      (SCM_RIGHTS): stop the previous judge, plan (or look up) the row, give the program to a spare judge.
       Reply {"pid": n} carrying the engine's end of the judge's socket, or {"refused": reason} when the
       row is past a documented limit (``planner.RowRefused``).
   {"op": "finish"}   stop the current judge (no reply; the next request is served after it)
-Judges additionally lose signals, sockets and new processes (a second seccomp filter), and each is
-killed by this zygote (the only process that may signal them).
+Judges additionally lose signals, sockets, new processes and IPC objects (a second seccomp filter) and
+writes to files (``RLIMIT_FSIZE`` 0), and each is killed by this zygote (the only process that may signal
+them).
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import protocol
 
 PR_SET_PDEATHSIG = 1
 PLAN_CACHE_ROWS = 4096
+SPARES = 8  # judges forked per batch (see JudgeZygote._fork_spares)
 WARM_UP_ROUNDS = 20  # see zygote.WARM_UP_ROUNDS
 JUDGE_OPEN_FILES = 64
 # Large test modules, imported here on a row's first need (then every later judge has them for free): when
@@ -70,8 +73,9 @@ class JudgeZygote:
         self.load_filter = load_filter  # installs a raw BPF program in the calling process
         self.prctl = prctl
         self.pid = os.getpid()
-        self.plans: collections.OrderedDict[str, object] = collections.OrderedDict()
+        self.plans: collections.OrderedDict[str, bytes | str] = collections.OrderedDict()
         self.current: int | None = None
+        self.spares: collections.deque[tuple[int, socket.socket, socket.socket]] = collections.deque()
         self.filter: bytes | None = None
 
     def prepare(self, uid: int | None, program_filter) -> None:
@@ -139,22 +143,16 @@ class JudgeZygote:
                 if op != "finish":
                     protocol.send(self.ctrl, {"error": f"unknown op {op!r}"})
         self._stop_current()
+        self._discard_spares()
 
     def _stop_current(self) -> None:
         if self.current is None:
             return
-        try:  # judges cannot fork (their filter), so the judge is all there is to stop
-            os.kill(self.current, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            os.waitpid(self.current, 0)
-        except ChildProcessError:
-            pass
+        _kill(self.current)
         self.current = None
 
-    def _plans(self, key: str, tests: list) -> list | str:
-        """The row's plans, or the reason it is refused (both cached)."""
+    def _plans(self, key: str, tests: list) -> bytes | str:
+        """The row's plans (packed for a spare judge), or the reason it is refused (both cached)."""
         cached = self.plans.get(key)
         if cached is not None:
             self.plans.move_to_end(key)
@@ -162,13 +160,16 @@ class JudgeZygote:
         try:
             if not all(isinstance(t, str) for t in tests):
                 raise planner.RowRefused("tests must be strings")
-            result: list | str = planner.plan_row(tests, int(self.cfg["max_test_depth"]))
+            plans = planner.plan_row(tests, int(self.cfg["max_test_depth"]))
             for module, names in _LAZY_MODULES.items():
-                if any(module in p.imports or not names.isdisjoint(p.names) for p in result):
+                if module not in sys.modules and any(module in p.imports or not names.isdisjoint(p.names)
+                                                     for p in plans):
                     judge.load_module(module)
+                    self._discard_spares()  # forked without it: the next ones inherit it
+            result: bytes | str = planner.pack_plans(plans)
         except planner.RowRefused as exc:
             result = str(exc)
-        except (RecursionError, MemoryError) as exc:
+        except (RecursionError, MemoryError, ValueError) as exc:
             result = f"the tests are too large to plan ({type(exc).__name__})"
         self.plans[key] = result
         if len(self.plans) > PLAN_CACHE_ROWS:
@@ -181,20 +182,53 @@ class JudgeZygote:
             os.close(child_fd)
             protocol.send(self.ctrl, {"refused": plans})
             return
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pid = self.fork()
-        if pid == 0:
-            self._judge_main(theirs, child_fd, request, plans)
-        theirs.close()
+        del request["tests"]
+        request["plans"] = plans.decode("latin-1")  # bytes in a JSON string, one char per byte
+        while True:
+            if not self.spares:
+                self._fork_spares()
+            pid, ctrl, host = self.spares.popleft()
+            try:
+                protocol.send_with_fds(ctrl, request, [child_fd])
+                break
+            except OSError:  # that spare died (it should not): the next one
+                host.close()
+                _kill(pid)
+            finally:
+                ctrl.close()
         os.close(child_fd)
         self.current = pid
-        protocol.send_with_fds(self.ctrl, {"pid": pid}, [ours.fileno()])
-        ours.close()
+        protocol.send_with_fds(self.ctrl, {"pid": pid}, [host.fileno()])
+        host.close()
 
-    def _judge_main(self, host: socket.socket, child_fd: int, request: dict, plans: list) -> None:
-        """The forked judge: keep its two sockets, lose the rest, judge, leave; no return."""
+    def _fork_spares(self) -> None:
+        """Fork SPARES judges in a row, each waiting for its program (as the programs' zygote does: every
+        fork makes this process's pages copy-on-write again, so forks come in batches, not one per program)."""
+        prepared = [(socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM),
+                     socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)) for _ in range(SPARES)]
+        pids = [0] * SPARES
+        for k in range(SPARES):
+            pid = self.fork()
+            if pid == 0:
+                self._judge_main(prepared[k][0][1], prepared[k][1][1])
+            pids[k] = pid
+        for pid, ((ctrl, their_ctrl), (host, their_host)) in zip(pids, prepared):
+            their_ctrl.close()
+            their_host.close()
+            self.spares.append((pid, ctrl, host))
+
+    def _discard_spares(self) -> None:
+        while self.spares:
+            pid, ctrl, host = self.spares.popleft()
+            ctrl.close()
+            host.close()
+            _kill(pid)
+
+    def _judge_main(self, ctrl: socket.socket, host: socket.socket) -> None:
+        """A forked spare judge: keep its two sockets, lose the rest, wait for its program, judge it, leave;
+        no return."""
         try:
-            keep = sorted((host.fileno(), child_fd))
+            keep = sorted((ctrl.fileno(), host.fileno()))
             devnull = os.open(os.devnull, os.O_RDWR)
             os.dup2(devnull, 2)  # the zygote's stderr is the worker's log: never a test's output
             os.closerange(3, keep[0])
@@ -207,8 +241,23 @@ class JudgeZygote:
                 os._exit(72)
             if self.filter is not None:
                 self.load_filter(self.filter)
-            child = socket.socket(fileno=child_fd)
+            request, fds = protocol.recv_with_fds(ctrl)
+            if len(fds) != 1 or not isinstance(request, dict):
+                os._exit(0)
+            plans = planner.unpack_plans(request.pop("plans").encode("latin-1"))
+            child = socket.socket(fileno=fds[0])
             judge.ProgramJudge(host, child, request, plans).run()
         finally:
             os._exit(0)
 
+
+def _kill(pid: int) -> None:
+    """Kill and reap one judge (judges cannot fork: their filter; so the judge is all there is to stop)."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import marshal
 from dataclasses import dataclass
 
 try:  # in the sandbox the scripts are top-level modules side by side
@@ -73,6 +74,20 @@ class TestPlan:
     error: str | None = None
     eager: bool = False  # a lone probe always evaluated first: its value may be fetched in advance
     names: frozenset[str] = frozenset()  # every name the test loads (the child says which the program binds)
+
+
+def pack_plans(plans: list[TestPlan]) -> bytes:
+    """A row's plans as bytes (``marshal``: code objects included), for a judge forked before they existed."""
+    return marshal.dumps(tuple((p.source, p.kind, p.code, tuple((q.source, q.local_names, q.statement)
+                                                                 for q in p.probes),
+                                p.modules, p.imports, p.setup, p.error, p.eager, p.names) for p in plans))
+
+
+def unpack_plans(data: bytes) -> list[TestPlan]:
+    """The inverse of :func:`pack_plans` (the bytes come from the judge zygote, never from a test)."""
+    return [TestPlan(source, kind, code, tuple(Probe(*q) for q in probes), modules, imports, setup, error,
+                     eager, names)
+            for source, kind, code, probes, modules, imports, setup, error, eager, names in marshal.loads(data)]
 
 
 def plan_row(tests: list[str], max_depth: int) -> list[TestPlan]:
