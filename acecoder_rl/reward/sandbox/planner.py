@@ -112,13 +112,13 @@ def plan_test(source: str, max_depth: int, shadowed: frozenset[str] = frozenset(
         return TestPlan(source, "invalid", error=f"test does not parse: {type(exc).__name__}: {exc}"[:300])
     except (RecursionError, MemoryError) as exc:
         raise RowRefused(f"a test is too deeply nested to parse ({type(exc).__name__})") from None
-    nodes = _walk(tree)
-    depth = _depth(tree)
+    nodes, depth = _walk_depth(tree)
     if depth > max_depth:
         raise RowRefused(f"a test is nested {depth} levels deep (limit {max_depth})")
-    names = frozenset(n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
-    judge_imports, child_imports = _imports(tree)
-    bound = _bound_names(nodes) - child_imports  # names the test itself binds
+    names, bound, import_nodes = _scan(nodes)
+    judge_imports, child_imports = _imports(import_nodes)
+    imported = _import_names(import_nodes)
+    bound = (bound | imported) - child_imports  # names the test itself binds
     free = names - bound
     program = frozenset(n for n in free if n not in JUDGE_BUILTINS and n not in IMPLICIT_MODULES
                         and n not in program_modules)
@@ -128,7 +128,7 @@ def plan_test(source: str, max_depth: int, shadowed: frozenset[str] = frozenset(
     modules = tuple(sorted((free - program) & (IMPLICIT_MODULES | program_modules)))
     imports = tuple(sorted({m for m in judge_imports}))
     # Imported names reach a probe through the child's own copy of the import (``setup``), not as values.
-    splitter = _Splitter(source, program, bound - _import_names(nodes))
+    splitter = _Splitter(source, program, bound - imported)
     body = [s for s in map(_judge_part, tree.body) if s is not None]
     lone = [s for s in body if not isinstance(s, (ast.Import, ast.ImportFrom))]
     try:
@@ -162,23 +162,29 @@ def _walk(tree: ast.AST) -> list[ast.AST]:
     return nodes
 
 
-def _depth(tree: ast.AST) -> int:
-    """Nesting depth of the tree, without recursion (a hostile test may be thousands of levels deep)."""
-    deepest = 0
-    stack = [(tree, 1)]
-    while stack:
-        node, d = stack.pop()
-        deepest = max(deepest, d)
-        for child in ast.iter_child_nodes(node):
-            stack.append((child, d + 1))
-    return deepest
+def _walk_depth(tree: ast.AST) -> tuple[list[ast.AST], int]:
+    """``_walk``'s nodes and the tree's nesting depth, in one pass without recursion (a hostile test may be
+    thousands of levels deep)."""
+    nodes = [tree]
+    depths = [1]
+    for node, d in zip(nodes, depths):  # both lists grow while they are iterated: breadth first
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                children = [v for v in value if isinstance(v, ast.AST)]
+                nodes.extend(children)
+                depths.extend([d + 1] * len(children))
+            elif isinstance(value, ast.AST):
+                nodes.append(value)
+                depths.append(d + 1)
+    return nodes, depths[-1]
 
 
-def _imports(tree: ast.Module) -> tuple[frozenset[str], frozenset[str]]:
+def _imports(import_nodes: list[ast.AST]) -> tuple[frozenset[str], frozenset[str]]:
     """(JUDGE_MODULES roots the test imports anywhere, names bound by the test's imports of other modules)."""
     judge: set[str] = set()
     child: set[str] = set()
-    for node in _walk(tree):
+    for node in import_nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 root = alias.name.split(".")[0]
@@ -208,31 +214,40 @@ def _target_names(target: ast.AST) -> set[str]:
     return {n.id for n in _walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
 
 
-def _bound_names(nodes: list[ast.AST]) -> frozenset[str]:
-    """Names the test binds anywhere: stores, ``def``/``class``, parameters, imports, ``except ... as``."""
-    names: set[str] = set()
+def _scan(nodes: list[ast.AST]) -> tuple[frozenset[str], frozenset[str], list[ast.AST]]:
+    """One pass over a test's nodes: (the names it loads, the names it binds other than by an import: stores,
+    ``def``/``class``, parameters, ``except ... as``, ``global``, match captures; its import statements)."""
+    loaded: set[str] = set()
+    bound: set[str] = set()
+    imports: list[ast.AST] = []
     for node in nodes:
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.arguments):
-            names |= {a.arg for a in node.posonlyargs + node.args + node.kwonlyargs}
-            names |= {a.arg for a in (node.vararg, node.kwarg) if a is not None}
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            names |= set(node.names)
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-            names.add(node.name)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            names.add(node.rest)
-    return frozenset(names) | _import_names(nodes)
+        kind = type(node)
+        if kind is ast.Name:
+            (loaded if type(node.ctx) is ast.Load else bound).add(node.id)
+        elif kind in _DEFINITIONS:
+            bound.add(node.name)
+        elif kind is ast.arguments:
+            bound.update(a.arg for a in node.posonlyargs + node.args + node.kwonlyargs)
+            bound.update(a.arg for a in (node.vararg, node.kwarg) if a is not None)
+        elif kind in _IMPORTS:
+            imports.append(node)
+        elif kind is ast.ExceptHandler or kind in _CAPTURES:
+            if node.name:
+                bound.add(node.name)
+        elif kind is ast.Global or kind is ast.Nonlocal:
+            bound.update(node.names)
+        elif kind is ast.MatchMapping and node.rest:
+            bound.add(node.rest)
+    return frozenset(loaded), frozenset(bound), imports
 
 
-def _import_names(nodes: list[ast.AST]) -> frozenset[str]:
-    return frozenset((a.asname or a.name).split(".")[0] for node in nodes
-                     if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names)
+_DEFINITIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
+_IMPORTS = frozenset({ast.Import, ast.ImportFrom})
+_CAPTURES = frozenset({ast.MatchAs, ast.MatchStar})
+
+
+def _import_names(import_nodes: list[ast.AST]) -> frozenset[str]:
+    return frozenset((a.asname or a.name).split(".")[0] for node in import_nodes for a in node.names)
 
 
 def _located(new: ast.AST, like: ast.AST) -> ast.AST:
@@ -253,6 +268,7 @@ class _Splitter(ast.NodeTransformer):
         self.test_names = test_names
         self.probes: list[Probe] = []
         self._in_fstring = 0
+        self._one_ascii_line = source.isascii() and "\n" not in source and "\r" not in source
 
     def _rooted_in_program(self, node: ast.AST) -> bool:
         while isinstance(node, (ast.Call, ast.Attribute, ast.Subscript)):
@@ -276,7 +292,12 @@ class _Splitter(ast.NodeTransformer):
 
     def _probe_source(self, node: ast.AST) -> str:
         """The probe's own text in the test (``ast.unparse`` rebuilds the same expression ~6x slower)."""
-        segment = None if self._in_fstring else ast.get_source_segment(self.source, node)
+        if self._in_fstring:
+            segment = None
+        elif self._one_ascii_line:  # offsets are UTF-8 bytes; for one ASCII line they index the text itself
+            segment = self.source[node.col_offset:node.end_col_offset]
+        else:
+            segment = ast.get_source_segment(self.source, node)
         if segment is None or (isinstance(node, ast.stmt) and getattr(node, "col_offset", 0)):
             return ast.unparse(node)
         # A chain broken over lines inside the test's brackets needs brackets of its own to stand alone.
