@@ -74,20 +74,23 @@ class TestPlan:
     error: str | None = None
     eager: bool = False  # a lone probe always evaluated first: its value may be fetched in advance
     names: frozenset[str] = frozenset()  # every name the test loads (the child says which the program binds)
+    literal: bool = False  # the program's one answer compared with a literal: no test code, bounded work
 
 
 def pack_plans(plans: list[TestPlan]) -> bytes:
     """A row's plans as bytes (``marshal``: code objects included), for a judge forked before they existed."""
     return marshal.dumps(tuple((p.source, p.kind, p.code, tuple((q.source, q.local_names, q.statement)
                                                                  for q in p.probes),
-                                p.modules, p.imports, p.setup, p.error, p.eager, p.names) for p in plans))
+                                p.modules, p.imports, p.setup, p.error, p.eager, p.names, p.literal)
+                               for p in plans))
 
 
 def unpack_plans(data: bytes) -> list[TestPlan]:
     """The inverse of :func:`pack_plans` (the bytes come from the judge zygote, never from a test)."""
     return [TestPlan(source, kind, code, tuple(Probe(*q) for q in probes), modules, imports, setup, error,
-                     eager, names)
-            for source, kind, code, probes, modules, imports, setup, error, eager, names in marshal.loads(data)]
+                     eager, names, literal)
+            for source, kind, code, probes, modules, imports, setup, error, eager, names, literal
+            in marshal.loads(data)]
 
 
 def plan_row(tests: list[str], max_depth: int) -> list[TestPlan]:
@@ -136,8 +139,9 @@ def plan_test(source: str, max_depth: int, shadowed: frozenset[str] = frozenset(
             expr = splitter.visit(lone[0].test)  # the message is only evaluated on failure: no verdict
             code = compile(ast.Expression(body=expr), "<test>", "eval")
             eager = setup is None and _probe_runs_first(expr, splitter.probes)
+            literal = eager and _is_literal_check(expr)
             return TestPlan(source, "expr", code, tuple(splitter.probes), modules, imports, setup, None, eager,
-                            names)
+                            names, literal)
         module = ast.Module(body=[splitter.visit(s) for s in body], type_ignores=[])
         code = compile(module, "<test>", "exec")
     except (SyntaxError, ValueError) as exc:  # parses, cannot compile: `yield` outside a function
@@ -347,6 +351,39 @@ def _bound_inside(nodes: list[ast.AST]) -> frozenset[str]:
 _SHORT_CIRCUIT = (ast.BoolOp, ast.IfExp, ast.Lambda, ast.NamedExpr, ast.ListComp, ast.SetComp, ast.DictComp,
                   ast.GeneratorExp)
 _CANNOT_RAISE = (ast.Constant, ast.Name, ast.Load, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.expr_context)
+
+
+_LITERAL_NODES = (ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.Load)
+_IDENTITY_OR_EQUALITY = (ast.Eq, ast.NotEq, ast.Is, ast.IsNot, ast.In, ast.NotIn)
+
+
+def _is_literal_check(expr: ast.expr) -> bool:
+    """The check is ``answer``, ``not answer``, or ``answer OP literal`` / ``literal OP answer`` with OP one
+    of ``== != is is not in not in`` and a literal of constants and displays: AceCode's ``assert f(x) == y``.
+
+    Such a check runs no code of the test and costs the judge time linear in the (capped) answer, so the
+    judge zygote may make it itself, without forking a judge (see judge_zygote.py)."""
+    if _is_probe(expr):
+        return True
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
+        return _is_probe(expr.operand)
+    if not (isinstance(expr, ast.Compare) and len(expr.ops) == 1 and isinstance(expr.ops[0], _IDENTITY_OR_EQUALITY)):
+        return False
+    left, right = expr.left, expr.comparators[0]
+    return (_is_probe(left) and _is_literal(right)) or (_is_probe(right) and _is_literal(left))
+
+
+def _is_probe(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "__probe__"
+
+
+def _is_literal(node: ast.AST) -> bool:
+    for n in _walk(node):
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)) and isinstance(n.operand, ast.Constant):
+            continue
+        if not isinstance(n, _LITERAL_NODES) and not isinstance(n, (ast.USub, ast.UAdd)):
+            return False
+    return True
 
 
 def _probe_runs_first(expr: ast.expr, probes: list[Probe]) -> bool:
