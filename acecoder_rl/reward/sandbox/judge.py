@@ -65,6 +65,9 @@ class Unverifiable(Exception):
 
 
 _INTERRUPTS = (ChildTimeout, ChildGone)
+# Longest a coalescing judge holds a verdict back (far below runner.JUDGE_GRACE_S: the engine's deadline for
+# the next frame counts from the last one it got).
+COALESCE_S = 0.05
 
 
 class RemoteObject:
@@ -319,8 +322,15 @@ def _describe(exc: BaseException, cap: int) -> str:
 class ProgramJudge:
     """The judge's whole life: load the program in the child, judge tests from ``start``, report each."""
 
-    def __init__(self, host, child_sock, request: dict, plans: list[planner.TestPlan]) -> None:
+    def __init__(self, host, child_sock, request: dict, plans: list[planner.TestPlan],
+                 coalesce: bool = False) -> None:
         self.host = host
+        # Verdicts written together (one write, one wake-up of the engine) unless COALESCE_S has passed since
+        # the last write: only where no check can stall (the judge zygote's literal rows). A forked judge
+        # writes each at once: killed in a stalled check, it must not take earlier verdicts with it.
+        self.coalesce = coalesce
+        self._pending: list[bytes] = []
+        self._written = time.monotonic()
         self.child = protocol.FrameReader(child_sock)
         self.request = request
         self.plans = plans
@@ -331,9 +341,25 @@ class ProgramJudge:
         self.max_depth = int(request["max_depth"])
 
     def emit(self, frame: dict) -> None:
-        protocol.send(self.host, frame)
+        self._pending.append(protocol.encode(frame))
+        if not self.coalesce or time.monotonic() - self._written > COALESCE_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self.host.sendall(data)
+        self._written = time.monotonic()
 
     def run(self) -> None:
+        """Judge the program and write every verdict (see the module docstring for the stream)."""
+        try:
+            self._run()
+        finally:
+            self.flush()
+
+    def _run(self) -> None:
         start = int(self.request["start"])
         plans = self.plans
         first = self._eager_run(plans, start)

@@ -152,8 +152,8 @@ class JudgeZygote:
         self.current = None
 
     def _plans(self, key: str, tests: list) -> tuple[bytes, list | None] | str:
-        """The row's plans packed for a spare judge, with the plans themselves when this zygote may judge the
-        row itself (every test a literal check: see ``_judge``); or the reason it is refused. Cached."""
+        """The row's plans packed for a spare judge, or the plans themselves when this zygote judges the row
+        itself (every test a literal check: see ``_judge_here``); or the reason it is refused. Cached."""
         cached = self.plans.get(key)
         if cached is not None:
             self.plans.move_to_end(key)
@@ -167,8 +167,10 @@ class JudgeZygote:
                                                      for p in plans):
                     judge.load_module(module)
                     self._discard_spares()  # forked without it: the next ones inherit it
-            own = plans if all(p.literal or p.kind == "invalid" for p in plans) else None
-            result: tuple[bytes, list | None] | str = (planner.pack_plans(plans), own)
+            if all(p.literal or p.kind == "invalid" for p in plans):
+                result: tuple[bytes, list | None] | str = (b"", plans)  # judged here: nothing to pack
+            else:
+                result = (planner.pack_plans(plans), None)
         except planner.RowRefused as exc:
             result = str(exc)
         except (RecursionError, MemoryError, ValueError) as exc:
@@ -218,7 +220,7 @@ class JudgeZygote:
         try:
             protocol.send_with_fds(self.ctrl, {"pid": 0}, [theirs.fileno()])
             theirs.close()
-            judge.ProgramJudge(ours, child, request, plans).run()
+            judge.ProgramJudge(ours, child, request, plans, coalesce=True).run()
         except OSError:  # the engine stopped reading (it gave up on this program): nothing to keep
             pass
         except Exception as exc:  # a bug of ours: the engine sees the stream end (a failed check), we go on

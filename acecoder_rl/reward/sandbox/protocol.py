@@ -33,10 +33,11 @@ class ProtocolError(Exception):
 
 
 def send(sock: socket.socket, message: object) -> None:
-    sock.sendall(_encode(message))
+    sock.sendall(encode(message))
 
 
-def _encode(message: object) -> bytes:
+def encode(message: object) -> bytes:
+    """One frame's bytes (header and body), for a caller that writes several frames at once."""
     data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
     if len(data) > MAX_FRAME:
         raise ProtocolError(f"frame of {len(data)} bytes exceeds {MAX_FRAME}")
@@ -45,7 +46,7 @@ def _encode(message: object) -> bytes:
 
 def send_with_fds(sock: socket.socket, message: object, fds: list[int]) -> None:
     """``send``, with file descriptors riding on the frame's first bytes (SCM_RIGHTS)."""
-    data = _encode(message)
+    data = encode(message)
     sent = socket.send_fds(sock, [data], fds)
     if sent < len(data):
         sock.sendall(data[sent:])

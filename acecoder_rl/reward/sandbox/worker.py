@@ -91,9 +91,11 @@ class JudgeChannel:
         return JudgeHandle(reply["pid"], socket.socket(fileno=fds[0]))
 
     def finish(self, judge: JudgeHandle) -> None:
-        """Stop the judge (it may be stuck in a check); the zygote reaps it before its next request."""
+        """Stop the judge (it may be stuck in a check); the zygote reaps it before its next request. A
+        program the zygote judged itself (pid 0) needs nothing: the zygote stops with the closed stream."""
         judge.close()
-        protocol.send(self.sock, {"op": "finish"})
+        if judge.pid:
+            protocol.send(self.sock, {"op": "finish"})
 
     def close(self) -> None:
         try:
