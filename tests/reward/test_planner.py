@@ -97,3 +97,22 @@ def test_eager_plans_are_lone_probes_evaluated_first():
     assert plan("assert f(1) == 2").eager
     assert not plan("assert g(1) == f(1)").eager
     assert not plan("assert x(1) or f(1)").eager
+
+
+@pytest.mark.parametrize("source, check", [
+    ("assert f(1) == [1, (2, -3)]", ("Eq", [1, (2, -3)], True)),
+    ("assert -2.5 == f(1)", ("Eq", -2.5, False)),
+    ("assert 3 in f(1)", ("In", 3, False)),
+    ("assert f(1) is None", ("Is", None, True)),
+    ("assert not f(1)", ("not", None, True)),
+    ("assert f(1)", ("truth", None, True)),
+])
+def test_literal_checks_are_planned_as_data(source, check):
+    p = plan(source)
+    assert p.literal and p.check == check and p.code is None and [q.source for q in p.probes] == ["f(1)"]
+
+
+@pytest.mark.parametrize("source", ["assert f(1) == x", "assert f(1) + 1 == 2", "assert f(1) == {[1]: 2}",
+                                    "assert f(1) == 2 == 2", "import math; assert f(1) == 2"])
+def test_other_shapes_are_not_literal_checks(source):
+    assert plan(source).check is None

@@ -32,6 +32,7 @@ Verdict stream (judge -> engine), one frame each, in this order:
 from __future__ import annotations
 
 import builtins
+import operator
 import sys
 import time
 
@@ -65,6 +66,9 @@ class Unverifiable(Exception):
 
 
 _INTERRUPTS = (ChildTimeout, ChildGone)
+_CHECKS = {"truth": lambda answer, _: answer, "not": lambda answer, _: not answer, "Eq": operator.eq,
+           "NotEq": operator.ne, "Is": operator.is_, "IsNot": operator.is_not,
+           "In": lambda a, b: a in b, "NotIn": lambda a, b: a not in b}
 # Longest a coalescing judge holds a verdict back (far below runner.JUDGE_GRACE_S: the engine's deadline for
 # the next frame counts from the last one it got).
 COALESCE_S = 0.05
@@ -288,7 +292,11 @@ class Evaluator:
             for name in plan.modules:
                 if name in modules:  # otherwise the name stays undefined, as in plain Python
                     namespace[name] = modules[name]
-            if plan.kind == "expr":
+            if plan.check is not None:  # a literal check (planner._literal_check): no code to run
+                op, expected, first = plan.check
+                answer = probe(0)
+                holds = bool(_CHECKS[op](answer, expected) if first else _CHECKS[op](expected, answer))
+            elif plan.kind == "expr":
                 holds = bool(eval(plan.code, namespace))
             else:
                 exec(plan.code, namespace)

@@ -75,21 +75,22 @@ class TestPlan:
     eager: bool = False  # a lone probe always evaluated first: its value may be fetched in advance
     names: frozenset[str] = frozenset()  # every name the test loads (the child says which the program binds)
     literal: bool = False  # the program's one answer compared with a literal: no test code, bounded work
+    check: tuple | None = None  # a literal check made without code: (operator name, literal, answer first)
 
 
 def pack_plans(plans: list[TestPlan]) -> bytes:
     """A row's plans as bytes (``marshal``: code objects included), for a judge forked before they existed."""
     return marshal.dumps(tuple((p.source, p.kind, p.code, tuple((q.source, q.local_names, q.statement)
                                                                  for q in p.probes),
-                                p.modules, p.imports, p.setup, p.error, p.eager, p.names, p.literal)
-                               for p in plans))
+                                p.modules, p.imports, p.setup, p.error, p.eager, p.names, p.literal,
+                                p.check) for p in plans))
 
 
 def unpack_plans(data: bytes) -> list[TestPlan]:
     """The inverse of :func:`pack_plans` (the bytes come from the judge zygote, never from a test)."""
     return [TestPlan(source, kind, code, tuple(Probe(*q) for q in probes), modules, imports, setup, error,
-                     eager, names, literal)
-            for source, kind, code, probes, modules, imports, setup, error, eager, names, literal
+                     eager, names, literal, check)
+            for source, kind, code, probes, modules, imports, setup, error, eager, names, literal, check
             in marshal.loads(data)]
 
 
@@ -134,6 +135,12 @@ def plan_test(source: str, max_depth: int, shadowed: frozenset[str] = frozenset(
     splitter = _Splitter(source, program, bound - imported)
     body = [s for s in map(_judge_part, tree.body) if s is not None]
     lone = [s for s in body if not isinstance(s, (ast.Import, ast.ImportFrom))]
+    if setup is None and len(body) == 1 and isinstance(body[0], ast.Assert):
+        check = _literal_check(body[0].test, splitter)
+        if check is not None:  # AceCode's `assert f(x) == y`: nothing to compile
+            return TestPlan(source, "expr", None, tuple(splitter.probes), modules, imports, None, None, True,
+                            names, True, check)
+        splitter.probes.clear()  # the general way below splits it again
     try:
         if len(lone) == 1 and isinstance(lone[0], ast.Assert) and len(body) == 1:
             expr = splitter.visit(lone[0].test)  # the message is only evaluated on failure: no verdict
@@ -274,6 +281,10 @@ class _Splitter(ast.NodeTransformer):
         self._in_fstring = 0
         self._one_ascii_line = source.isascii() and "\n" not in source and "\r" not in source
 
+    def rooted(self, node: ast.AST) -> bool:
+        """Is ``node`` a whole probe (a chain rooted at a program name, read, not stored)?"""
+        return isinstance(getattr(node, "ctx", ast.Load()), ast.Load) and self._rooted_in_program(node)
+
     def _rooted_in_program(self, node: ast.AST) -> bool:
         while isinstance(node, (ast.Call, ast.Attribute, ast.Subscript)):
             node = node.func if isinstance(node, ast.Call) else node.value
@@ -371,6 +382,37 @@ def _is_literal_check(expr: ast.expr) -> bool:
         return False
     left, right = expr.left, expr.comparators[0]
     return (_is_probe(left) and _is_literal(right)) or (_is_probe(right) and _is_literal(left))
+
+
+_CHECK_OPERATORS = {ast.Eq: "Eq", ast.NotEq: "NotEq", ast.Is: "Is", ast.IsNot: "IsNot", ast.In: "In",
+                    ast.NotIn: "NotIn"}
+
+
+def _literal_check(expr: ast.expr, splitter: "_Splitter") -> tuple | None:
+    """The check of a lone assert that is ``answer``, ``not answer`` or ``answer OP literal`` /
+    ``literal OP answer`` (see _is_literal_check), as data: (operator name, the literal's value, whether the
+    answer is the left operand). Its one probe goes to ``splitter.probes``. None for any other shape."""
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
+        answer, op, value, first = expr.operand, "not", None, True
+    elif isinstance(expr, ast.Compare) and len(expr.ops) == 1 and type(expr.ops[0]) in _CHECK_OPERATORS:
+        op = _CHECK_OPERATORS[type(expr.ops[0])]
+        left, right = expr.left, expr.comparators[0]
+        first = splitter.rooted(left)
+        answer, literal = (left, right) if first else (right, left)
+        if not _is_literal(literal):
+            return None
+        try:
+            value = ast.literal_eval(literal)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # e.g. {[1]: 2}: raises
+            return None
+    else:
+        answer, op, value, first = expr, "truth", None, True
+    if not splitter.rooted(answer):
+        return None
+    splitter.visit(answer)
+    if len(splitter.probes) != 1 or splitter.probes[0].local_names:
+        return None
+    return op, value, first
 
 
 def _is_probe(node: ast.AST) -> bool:
