@@ -23,51 +23,40 @@ class WorkerFailure(Exception):
     """The zygote itself failed (died, hung, or refused): an infrastructure fault, not the program's."""
 
 
-class ChildHandle:
-    """One forked child: the parent talks to it over its own socket."""
-
-    def __init__(self, pid: int, sock: socket.socket, zygote: ZygoteChannel) -> None:
-        self.pid = pid
-        self.sock = sock
-        self.zygote = zygote  # the one that forked it, and so the one that finishes it
-        self.reader = protocol.FrameReader(sock)
-
-    def request(self, message: dict, deadline: float) -> object:
-        """Send one request and wait for its answer until ``deadline`` (monotonic).
-
-        Raises ``protocol.ChannelTimeout`` or ``protocol.ChannelClosed`` (the child died) or
-        ``protocol.ProtocolError`` (the child wrote garbage).
-        """
-        try:
-            protocol.send(self.sock, message)
-        except OSError as exc:
-            raise protocol.ChannelClosed(str(exc)) from None
-        return self.reader.recv(deadline)
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-class JudgeHandle:
-    """One forked judge: the parent only reads its verdict stream (small frames, see judge.py)."""
+class _Peer:
+    """A process of the sandbox the parent holds a socket to (a program's child, a judge)."""
 
     def __init__(self, pid: int, sock: socket.socket) -> None:
         self.pid = pid
         self.sock = sock
-        self.reader = protocol.FrameReader(sock, JUDGE_MAX_FRAME)
-
-    def next(self, deadline: float) -> object:
-        """The next frame; raises the ``protocol`` errors (timeout, closed, garbage) like a child's read."""
-        return self.reader.recv(deadline)
 
     def close(self) -> None:
         try:
             self.sock.close()
         except OSError:
             pass
+
+
+class ChildHandle(_Peer):
+    """One forked program child. The parent never talks to it: it hands the socket to the program's judge
+    (``JudgeChannel.judge``) and has its zygote finish it."""
+
+    def __init__(self, pid: int, sock: socket.socket, zygote: ZygoteChannel) -> None:
+        super().__init__(pid, sock)
+        self.zygote = zygote  # the one that forked it, and so the one that finishes it
+
+
+class JudgeHandle(_Peer):
+    """One judge (pid 0: the judge zygote itself): the parent only reads its verdict stream (small frames,
+    see judge.py)."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        super().__init__(pid, sock)
+        self.reader = protocol.FrameReader(sock, JUDGE_MAX_FRAME)
+
+    def next(self, deadline: float) -> object:
+        """The next frame; raises the ``protocol`` errors (timeout, closed, garbage)."""
+        return self.reader.recv(deadline)
 
 
 class JudgeChannel:

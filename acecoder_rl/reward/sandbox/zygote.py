@@ -285,15 +285,7 @@ class Zygote:
 
         It starts as a copy of this warm zygote, so all it adds is the imports. ``os.fork`` (not
         ``raw_fork``): a long-lived process gets CPython's full after-fork reinitialisation."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                ours.close()
-                self._serve_as_heavy(theirs)
-            finally:
-                os._exit(70)
-        theirs.close()
+        pid, ours = self._fork_server(self._serve_as_heavy)
         self.heavy_pid = pid
         socket.send_fds(self.ctrl, [struct.pack(">q", pid)], [ours.fileno()])
         ours.close()
@@ -301,21 +293,27 @@ class Zygote:
     def _fork_judge_zygote(self) -> None:
         """Fork the worker's judge zygote (``judge_zygote.py``); its control socket goes to the parent right
         after this zygote's own "ready". ``os.fork``: a long-lived process gets CPython's full reinit."""
+        self.judge_pid, self.judge_ctrl = self._fork_server(self._serve_as_judges)
+
+    @staticmethod
+    def _fork_server(serve) -> tuple[int, socket.socket]:
+        """Fork a long-lived server of this sandbox (``serve(its control socket)``, which never returns);
+        (its pid, our end of its control socket). A failure goes to the worker's log: the parent then fails
+        the start or the request."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
         if pid == 0:
             try:
                 ours.close()
-                self._serve_as_judges(theirs)
-            except BaseException:  # the worker's log says why (the parent then fails the start)
+                serve(theirs)
+            except BaseException:
                 import traceback
 
                 traceback.print_exc()
             finally:
                 os._exit(70)
         theirs.close()
-        self.judge_pid = pid
-        self.judge_ctrl = ours
+        return pid, ours
 
     def _serve_as_judges(self, ctrl: socket.socket) -> None:
         """The judge zygote's life (see judge_zygote.py); no return."""
