@@ -25,20 +25,47 @@ def to_json(value: Any, indent: int | None = None) -> str:
     return text
 
 
-def parse_object(line: str, where: str) -> dict:
-    """One line as a JSON object; ``where`` (``file:line``) starts every error message."""
+def _load_object(line: str) -> tuple[dict | None, str | None]:
+    """(the object, None), or (None, why ``line`` is not one JSON object)."""
     try:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise AcecoderError(f"{where}: not valid JSON ({exc.msg})") from None
+        at = "" if exc.msg.endswith(" at") else " at"  # "Invalid control character at": the column follows
+        return None, f"not valid JSON ({exc.msg}{at} column {exc.colno})"
     if not isinstance(row, dict):
-        raise AcecoderError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        return None, f"expected a JSON object, got {type(row).__name__}"
+    return row, None
+
+
+def parse_object(line: str, where: str) -> dict:
+    """One line as a JSON object; ``where`` (``file:line``) starts every error message."""
+    row, problem = _load_object(line)
+    if row is None:
+        raise AcecoderError(f"{where}: {problem}")
     return row
+
+
+def _decode(line: bytes) -> tuple[str | None, str | None]:
+    """(the text without its line break, so that columns are the line's own; None), or (None, why ``line`` is
+    not UTF-8)."""
+    try:
+        return line.decode("utf-8").rstrip("\r\n"), None
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text (byte {line[exc.start]:#04x} at byte offset {exc.start})"
+
+
+def line_problem(line: bytes) -> str | None:
+    """Why one line of a JSON Lines file is not a JSON object in UTF-8 (None when it is one)."""
+    text, problem = _decode(line)
+    return problem if text is None else _load_object(text)[1]
 
 
 def read_objects(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for every non-blank line of ``path``."""
-    with path.open(encoding="utf-8") as handle:
+    with path.open("rb") as handle:
         for lineno, line in enumerate(handle, 1):
             if line.strip():
-                yield lineno, parse_object(line, f"{path}:{lineno}")
+                text, problem = _decode(line)
+                if text is None:
+                    raise AcecoderError(f"{path}:{lineno}: {problem}")
+                yield lineno, parse_object(text, f"{path}:{lineno}")

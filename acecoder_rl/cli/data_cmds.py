@@ -120,7 +120,7 @@ def data() -> None:
     type=click.Choice(["skip", "fail"]),
     default="skip",
     show_default=True,
-    help="Malformed rows: skip them (counted in prepare_stats.json) or stop at the first.",
+    help="Malformed rows and JSONL lines: skip them (counted in prepare_stats.json) or stop at the first.",
 )
 @click.option(
     "-o",
@@ -194,11 +194,15 @@ def _print_prepare_summary(stats: dict[str, Any], paths: dict[str, Path]) -> Non
     counts = stats["counts"]
     click.echo(f"rows in:                 {counts['rows_in']}")
     click.echo(f"skipped (malformed):     {counts['skipped_malformed']}")
-    skipped = stats["validation"]["skipped_rows"]
-    for problem in skipped[:_SHOWN_ERRORS]:
+    # ``.get``: a prepare_stats.json written before malformed lines were reported has no such list.
+    skipped = [f"{line['file']}:{line['line']}: {line['message']}"
+               for line in stats["validation"].get("skipped_lines", [])]
+    for problem in stats["validation"]["skipped_rows"]:
         where = f"row {problem['id']!r}" if problem["id"] is not None else f"row #{problem['index']}"
         first = problem["errors"][0]
-        click.echo(f"  {where}: {first['field']}: {first['kind']}: {first['message']}")
+        skipped.append(f"{where}: {first['field']}: {first['kind']}: {first['message']}")
+    for line in skipped[:_SHOWN_ERRORS]:
+        click.echo(f"  {line}")
     _echo_more(len(skipped), "skipped rows")
     click.echo(f"after validation:        {counts['after_validation']}")
     hard = stats["hard_subset"]
@@ -237,20 +241,22 @@ def _print_prepare_summary(stats: dict[str, Any], paths: dict[str, Path]) -> Non
 @data.command()
 @_dataset_option
 def validate(dataset: str) -> None:
-    """Check every row of a dataset; list malformed rows and exit 1 if there are any."""
-    from acecoder_rl.data import load_acecode, validate_rows
+    """Check every row (and JSONL line) of a dataset; list the malformed ones and exit 1 if there are any."""
+    from acecoder_rl.data import LineError, load_acecode, validate_rows
+    from acecoder_rl.data.loading import MALFORMED_LINE
 
+    bad_lines: list[LineError] = []
     with _quiet_datasets():
-        loaded = load_acecode(dataset)
-        _, report = validate_rows(loaded, "skip")
-    errors = [error for row_errors in report.skipped.values() for error in row_errors]
-    for error in errors[:_SHOWN_ERRORS]:
-        click.echo(str(error))
-    if len(errors) > _SHOWN_ERRORS:
-        click.echo(f"... and {len(errors) - _SHOWN_ERRORS} more problems")
-    if report.skipped:
-        kinds: dict[str, int] = {}
-        for error in errors:
+        loaded = load_acecode(dataset, bad_lines=bad_lines)
+        _, report = validate_rows(loaded, "skip", bad_lines=bad_lines)
+    problems = report.problems()
+    for problem in problems[:_SHOWN_ERRORS]:
+        click.echo(problem)
+    if len(problems) > _SHOWN_ERRORS:
+        click.echo(f"... and {len(problems) - _SHOWN_ERRORS} more problems")
+    if report.rows_skipped:
+        kinds: dict[str, int] = {MALFORMED_LINE: len(report.bad_lines)} if report.bad_lines else {}
+        for error in (error for row_errors in report.skipped.values() for error in row_errors):
             kinds[error.kind.value] = kinds.get(error.kind.value, 0) + 1
         summary = ", ".join(f"{kind}: {count}" for kind, count in sorted(kinds.items()))
         raise AcecoderError(
@@ -271,10 +277,11 @@ def validate(dataset: str) -> None:
 )
 def stats(dataset: str, png: Path | None) -> None:
     """Counts by source, tests per row and inference pass-rate histograms (valid rows only)."""
-    from acecoder_rl.data import compute_stats, load_acecode, plot_stats, validate_rows
+    from acecoder_rl.data import LineError, compute_stats, load_acecode, plot_stats, validate_rows
 
+    bad_lines: list[LineError] = []
     with _quiet_datasets():
-        valid, report = validate_rows(load_acecode(dataset), "skip")
+        valid, report = validate_rows(load_acecode(dataset, bad_lines=bad_lines), "skip", bad_lines=bad_lines)
     if report.rows_skipped:
         click.echo(f"note: {report.rows_skipped} malformed rows left out (see 'acecoder-rl data validate')")
     result = compute_stats(valid)

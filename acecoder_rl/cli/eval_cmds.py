@@ -178,19 +178,22 @@ def eval_cmd(
 
 
 class _Bars:
-    """Rich progress bars, one per phase, drawn on stderr (gone when the command ends)."""
+    """Rich progress bars, one per phase, drawn on stderr (gone when the command ends); none when stderr is no
+    terminal, where rich would still end them with a blank line before any error message."""
 
     def __enter__(self) -> Self:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        console = Console(stderr=True)
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             transient=True,
-            console=Console(stderr=True),
+            console=console,
+            disable=not console.is_terminal,
         )
         self._progress.__enter__()
         return self

@@ -12,7 +12,7 @@ from acecoder_rl.data.decontaminate import (
     decontaminate,
 )
 from acecoder_rl.data.hard_subset import HardSubsetReport, UnmatchedModelWarning, select_hard
-from acecoder_rl.data.loading import ValidationReport, load_acecode, validate_rows
+from acecoder_rl.data.loading import LineError, ValidationReport, load_acecode, validate_rows
 from acecoder_rl.data.prepare import PrepareOptions, PrepareResult, prepare
 from acecoder_rl.data.prompts import SYSTEM_PROMPTS, add_system_prompt
 from acecoder_rl.data.schema import ErrorKind, RowError, validate_row
@@ -24,6 +24,7 @@ __all__ = [
     "DecontaminationReport",
     "ErrorKind",
     "HardSubsetReport",
+    "LineError",
     "PrepareOptions",
     "PrepareResult",
     "RowError",

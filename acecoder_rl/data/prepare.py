@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from acecoder_rl import __version__
 from acecoder_rl.data.decontaminate import DEFAULT_NGRAM, DEFAULT_THRESHOLD, decontaminate
 from acecoder_rl.data.hard_subset import DEFAULT_MODELS, select_hard
-from acecoder_rl.data.loading import OnError, load_acecode, source_fingerprint, validate_rows
+from acecoder_rl.data.loading import LineError, OnError, load_acecode, source_fingerprint, validate_rows
 from acecoder_rl.data.prompts import SYSTEM_PROMPTS, add_system_prompt
 from acecoder_rl.errors import AcecoderError, UsageError
 from acecoder_rl.jsonl import to_json
@@ -105,7 +105,8 @@ def prepare(
     """
     out = Path(out_dir)
     paths = {name: out / name for name in (JSONL_NAME, PARQUET_NAME, STATS_NAME)}
-    dataset = load_acecode(source, options.split, cache_dir=cache_dir)
+    bad_lines: list[LineError] | None = [] if options.on_error == "skip" else None  # else the first raises
+    dataset = load_acecode(source, options.split, cache_dir=cache_dir, bad_lines=bad_lines)
     input_fingerprint = source_fingerprint(source, dataset)
     fingerprint = _digest(
         json.dumps([PIPELINE_VERSION, input_fingerprint, options.to_dict()], sort_keys=True).encode()
@@ -118,11 +119,11 @@ def prepare(
     paths[STATS_NAME].unlink(missing_ok=True)  # from here on, the directory does not hold a complete result
     with _progress_bars(progress) as track:
         dataset, validation = validate_rows(
-            dataset, options.on_error, progress=track("validating", len(dataset))
+            dataset, options.on_error, bad_lines=bad_lines or (), progress=track("validating", len(dataset))
         )
         if len(dataset) == 0:
-            first = next(iter(validation.skipped.values()))[0] if validation.skipped else None
-            detail = f"; first problem: {first}" if first else ""
+            problems = validation.problems()
+            detail = f"; first problem: {problems[0]}" if problems else ""
             raise AcecoderError(f"no valid rows in {source!r} ({validation.rows_in} rows read){detail}")
         counts: dict[str, int | None] = {
             "rows_in": validation.rows_in,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from acecoder_rl.errors import AcecoderError
-from acecoder_rl.jsonl import parse_object
+from acecoder_rl.jsonl import read_objects
 
 _SHOWN_IDS = 5
 
@@ -30,27 +30,24 @@ def read_completions(
     found: dict[str, list[str]] = {}
     first_line: dict[str, int] = {}
     samples: int | None = None
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            problem_id, completions = _parse_line(line, where)
-            if problem_id not in known:
-                raise AcecoderError(f"{where}: id {problem_id!r} is not a problem of this benchmark")
-            if problem_id in found:
-                raise AcecoderError(
-                    f"{where}: id {problem_id!r} already given on line {first_line[problem_id]}"
-                )
-            if samples is None:
-                samples = len(completions)
-            elif len(completions) != samples:
-                raise AcecoderError(
-                    f"{where}: {len(completions)} completion(s) for {problem_id!r}, but earlier "
-                    f"lines have {samples}; every problem needs the same number"
-                )
-            found[problem_id] = completions
-            first_line[problem_id] = lineno
+    for lineno, row in read_objects(path):
+        where = f"{path}:{lineno}"
+        problem_id, completions = _parse_row(row, where)
+        if problem_id not in known:
+            raise AcecoderError(f"{where}: id {problem_id!r} is not a problem of this benchmark")
+        if problem_id in found:
+            raise AcecoderError(
+                f"{where}: id {problem_id!r} already given on line {first_line[problem_id]}"
+            )
+        if samples is None:
+            samples = len(completions)
+        elif len(completions) != samples:
+            raise AcecoderError(
+                f"{where}: {len(completions)} completion(s) for {problem_id!r}, but earlier "
+                f"lines have {samples}; every problem needs the same number"
+            )
+        found[problem_id] = completions
+        first_line[problem_id] = lineno
     if not found:
         raise AcecoderError(f"{path}: no completions in the file")
     missing = [problem_id for problem_id in known_ids if problem_id not in found]
@@ -63,8 +60,7 @@ def read_completions(
     return found
 
 
-def _parse_line(line: str, where: str) -> tuple[str, list[str]]:
-    row = parse_object(line, where)
+def _parse_row(row: dict, where: str) -> tuple[str, list[str]]:
     ids = [row[key] for key in ("id", "task_id") if key in row]
     if not ids:
         raise AcecoderError(f"{where}: no 'id' (or 'task_id') field")

@@ -20,6 +20,14 @@ Extraction never edits code: tags are recognised in prose only. Rules, in order:
 3. Fenced blocks (```python, ```py, ```python3 or bare ```): the block that defines the most of the names the
    tests call (ties: the first); when no block defines any, the first block, as the reference harnesses do.
    When no block is Python, the whole text searched is the code.
+4. Code taken whole (rules 2 and 3's last case) that holds no Python statement is no code (``""``), so that a
+   prose reply ("I cannot help with that.") scores ``no_code`` and its format penalty rather than
+   ``syntax_error``. Decided without compiling, and only when both hold:
+   - it cannot compile: a line begins with two words, neither a keyword (``I cannot``). Python never puts
+     two names side by side, and the start of a line is outside any string when the text has no triple
+     quote, backslash line continuation or ``{`` (else the rule does not apply);
+   - it is not broken code: no line begins like a statement (a keyword, ``print``, a decorator, ``>>>``, a
+     call, a subscript or an assignment), so ``def f(:`` stays a syntax error.
 Broken code is not repaired here; ``RewardConfig.salvage_code`` does that inside the sandbox.
 
 The host's other scans of policy or test text live here too (``imported_roots``, ``called_names``). Every
@@ -172,11 +180,34 @@ def _definitions(code: str, names: frozenset[str]) -> int:
     return len(names.intersection({a or b for a, b in _DEFINITION.findall(code)}))
 
 
+_NAME = r"[^\W\d]\w*"
+_KEYWORDS = "|".join(keyword.kwlist + keyword.softkwlist + ["type"])  # ``type X = ...`` from Python 3.12
+# Rule 4: a line that begins like a statement (each ``(?:...)*`` repeat is followed by what it cannot match).
+_STATEMENT = re.compile(rf"^[ \t]*(?:(?:{_KEYWORDS}|print)\b|@|>>>|{_NAME}(?:[ \t]*\.[ \t]*{_NAME})*[ \t]*"
+                        r"(?:[(\[]|(?:[-+*/%&|^@]|//|\*\*|<<|>>)?=(?!=)|[:,][^=\n]*=(?!=)))", re.MULTILINE)
+# Rule 4: a line that begins with two words, neither a keyword, before any quote or comment (the lookbehind
+# lets a word start only at a word's first character, so a failing line is read once).
+_WORD = rf"(?!(?:{_KEYWORDS})\b){_NAME}"
+_TWO_WORDS = re.compile(rf"^[^'\"#\n]*?(?<![\w.]){_WORD}[ \t]+{_WORD}", re.MULTILINE)
+# Where a line can start inside a string: a triple quote, a backslash line continuation, an f-string's
+# replacement field (Python 3.12 lets one span lines).
+_STRINGS_ACROSS_LINES = ('"""', "'''", "\\\n", "\\\r", "{")
+
+
+def _is_prose(text: str) -> bool:
+    """Rule 4: no line of ``text`` begins like a statement and one cannot be Python (nothing is compiled)."""
+    return (
+        _STATEMENT.search(text) is None
+        and not any(mark in text for mark in _STRINGS_ACROSS_LINES)
+        and _TWO_WORDS.search(text) is not None
+    )
+
+
 def extract_code(completion: str, entry_names: Iterable[str] = ()) -> str:
     """The code to run for ``completion``; an empty string means no code was found."""
     text, blocks = _read(completion)
     if not blocks:
-        return text.strip("\n") if text.strip() else ""
+        return text.strip("\n") if text.strip() and not _is_prose(text) else ""
     if len(blocks) == 1:
         return blocks[0]
     names = frozenset(entry_names)  # only consumed when there is a choice (callers may pass a lazy iterable)

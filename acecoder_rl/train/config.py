@@ -23,7 +23,9 @@ log paths is replaced by the run name, so one base config serves many runs.
 """
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +84,33 @@ class DataSection(_Section):
     prompt_max_len: int = Field(2048, gt=0, description="Prompt tokens kept (longer prompts are cut).")
     generate_max_len: int = Field(2048, gt=0, description="Tokens generated per sample at most.")
     max_samples: int | None = Field(None, gt=0, description="Use only the first N rows.")
+    prepare: str | None = Field(
+        None, description="The `acecoder-rl data prepare` options that write data.path, -o DIR included (a dry "
+        "run shows the command while the file is missing).")
+
+    def prepare_command(self) -> str:
+        """The ``acecoder-rl data prepare`` command that writes ``path``: ``prepare`` when its ``-o`` is the
+        path's directory, else a template (a recipe for another file, as after ``--dataset``, is no help)."""
+        from acecoder_rl.data.prepare import JSONL_NAME, PARQUET_NAME
+
+        path = Path(self.path)
+        if path.name not in (JSONL_NAME, PARQUET_NAME):
+            return f"acecoder-rl data prepare --dataset SOURCE ... -o DIR, and make data.path DIR/{JSONL_NAME}"
+        out = self.prepare and prepare_out_dir(self.prepare)
+        if out and os.path.normpath(out) == os.path.normpath(path.parent):
+            return f"acecoder-rl data prepare {self.prepare}"
+        return f"acecoder-rl data prepare --dataset SOURCE ... -o {shlex.quote(str(path.parent))}"
+
+
+def prepare_out_dir(options: str) -> str:
+    """The ``-o``/``--out`` directory of ``acecoder-rl data prepare`` options; ValueError when there is not
+    exactly one (or the options do not split like a shell's words)."""
+    words = shlex.split(options)
+    found = [value for option, value in zip(words, words[1:] + [""]) if option in ("-o", "--out")]
+    found += [word.split("=", 1)[1] for word in words if word.startswith("--out=")]
+    if len(found) != 1 or not found[0]:
+        raise ValueError("name the output directory once, with -o DIR")
+    return found[0]
 
 
 class ServiceStart(_Section):
@@ -481,6 +510,12 @@ class RunConfig(_Section):
             if fields - {"name"}:
                 raise InvalidConfig(key, f"{value!r}: only {{name}} can be substituted, not "
                                          f"{{{min(fields - {'name'})}}}")
+
+        if self.data.prepare is not None:
+            try:
+                prepare_out_dir(self.data.prepare)
+            except ValueError as exc:
+                raise InvalidConfig("data.prepare", f"{self.data.prepare!r}: {exc}") from None
 
     def _check_openrlhf_paths(self) -> None:
         path = self.data.path

@@ -99,9 +99,14 @@ class RunPlan:
         return start is not None and needs_run_token(start)
 
     def describe(self) -> str:
-        """The command and its runtime environment, as ``--dry-run`` prints them."""
+        """The command and its runtime environment, as ``--dry-run`` prints them, after how to write the data
+        file if this machine should have it and does not."""
         where = f"a Ray job at {self.address}" if self.address else "in the foreground on this machine"
         lines = [f"# run {self.cfg.name} ({self.cfg.backend}) {where}"]
+        data = self.local_files.get("data.path")
+        if data is not None and not data.is_file():
+            lines.append(f"# data.path {data} does not exist yet; write it with: "
+                         f"{self.cfg.data.prepare_command()}")
         start = self.cfg.reward.service.start if self.cfg.reward.where == "service" else None
         if start is not None:
             args = serve_args(start, self.cfg.reward.engine)
@@ -180,7 +185,7 @@ def _check_inputs(plan: RunPlan) -> None:
                             "written into the command)")
     for key, path in plan.local_files.items():
         if not path.is_file():
-            hint = " (write it with `acecoder-rl data prepare ... -o DIR`)" if key == "data.path" else ""
+            hint = f" (write it with: {plan.cfg.data.prepare_command()})" if key == "data.path" else ""
             raise AcecoderError(f"{key}: {path} not found{hint}")
     # OpenRLHF resumes from <ckpt.path>/_actor when it exists and silently starts over when it does not.
     if plan.resume_from is not None and not (plan.resume_from / "_actor").is_dir():

@@ -105,13 +105,66 @@ def test_dataset_name_that_is_not_utf8_reaches_prepare_stats_intact(tmp_path, ca
     assert "is up to date" in capsys.readouterr().out
 
 
-def test_lone_surrogate_in_a_row_is_a_one_line_error(tmp_path, capsys):
+def test_lone_surrogate_in_a_row_is_a_malformed_line(tmp_path, capsys):
     # pyarrow's JSON reader (the one the trainer's `datasets` uses too) refuses the "\udcff" escape.
-    dataset = _write_rows(tmp_path / "rows.jsonl", [dict(_sample(), question="Write f. \udcff")])
-    assert main(["data", "prepare", "--dataset", dataset, "-o", str(tmp_path / "out")]) == 1
+    dataset = _write_rows(tmp_path / "rows.jsonl", [_sample(), dict(_sample(), question="Write f. \udcff")])
+    assert main(["data", "prepare", "--dataset", dataset, "-o", str(tmp_path / "out")]) == 0
+    assert f"  {dataset}:2: a string holds an unpaired surrogate escape" in capsys.readouterr().out
+    assert main(["data", "prepare", "--dataset", dataset, "--on-error", "fail", "-o", str(tmp_path / "o2")]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"acecoder-rl: error: cannot read '{dataset}' as json") and err.count("\n") == 1
-    assert not (tmp_path / "out").exists()
+    assert err.startswith(f"acecoder-rl: error: {dataset}:2: a string holds") and err.count("\n") == 1
+    assert not (tmp_path / "o2").exists()
+
+
+@pytest.fixture
+def with_bad_line(tmp_path) -> str:
+    """Three rows with a truncated line between the first two (line 2 of 4)."""
+    lines = [json.dumps(dict(_sample(), id=f"oss_{i}")) for i in range(3)]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join([lines[0], lines[1][:40], *lines[1:]]) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_prepare_skips_and_counts_a_malformed_line(tmp_path, with_bad_line, capsys):
+    out = tmp_path / "out"
+    assert main(["data", "prepare", "--dataset", with_bad_line, "--no-decontaminate", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "rows in:                 4" in printed and "skipped (malformed):     1" in printed
+    assert f"  {with_bad_line}:2: not valid JSON (Unterminated string starting at column 34)" in printed
+    stats = json.loads((out / "prepare_stats.json").read_text())
+    assert stats["counts"]["rows_in"] == 4 and stats["counts"]["skipped_malformed"] == 1
+    assert stats["validation"]["skipped_lines"] == [
+        {"file": with_bad_line, "line": 2, "kind": "malformed_line",
+         "message": "not valid JSON (Unterminated string starting at column 34)"}
+    ]
+    assert [json.loads(line)["id"] for line in (out / "train.jsonl").read_text().splitlines()] == [
+        "oss_0", "oss_1", "oss_2"
+    ]
+    assert main(["data", "prepare", "--dataset", with_bad_line, "--no-decontaminate", "-o", str(out)]) == 0
+    assert "is up to date" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["validate"], ["stats"], ["prepare", "--on-error", "fail"]])
+def test_a_malformed_line_is_one_line_through_the_console_script(tmp_path, with_bad_line, command):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_DATASETS_CACHE=str(tmp_path / "c"))
+    out = ["-o", str(tmp_path / "out")] if command[0] == "prepare" else []
+    done = subprocess.run(
+        [sys.executable, "-m", "acecoder_rl", "data", *command, *out, "--dataset", with_bad_line],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    where = f"{with_bad_line}:2: not valid JSON (Unterminated string starting at column 34)"
+    assert "Traceback" not in done.stderr and "Failed to load JSON" not in done.stderr
+    if command == ["stats"]:  # the line is left out and counted, like a malformed row
+        assert done.returncode == 0 and "note: 1 malformed rows left out" in done.stdout
+        assert "rows: 3" in done.stdout
+    elif command == ["validate"]:
+        assert done.returncode == 1 and done.stdout == where + "\n"
+        assert done.stderr == (
+            f"acecoder-rl: error: 1 of 4 rows in '{with_bad_line}' are malformed (malformed_line: 1)\n"
+        )
+    else:
+        assert done.returncode == 1 and done.stderr == f"acecoder-rl: error: {where}\n"
+        assert not (tmp_path / "out").exists()
 
 
 def test_validate(tmp_path, with_bad_row, capsys):

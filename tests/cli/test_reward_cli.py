@@ -29,6 +29,18 @@ def test_score_keeps_order_and_extra_fields(tmp_path, capsys):
     assert "programs/s" in summary and "pass rate mean 0.5000" in summary
 
 
+def test_prose_reply_is_no_code_and_takes_the_format_penalty(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(src, [
+        {"id": "prose", "completion": "I cannot help with that.", "test_cases": TESTS},
+        {"id": "broken", "completion": "def add(a, b:\n    return a + b", "test_cases": TESTS},
+    ])
+    assert main(["reward", "score", str(src), "-o", str(out), "--workers", "1", "--format-penalty", "0.1"]) == 0
+    prose, broken = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (prose["status"], prose["reward"], prose["code"]) == ("no_code", -0.1, "")
+    assert (broken["status"], broken["reward"]) == ("syntax_error", 0.0)
+
+
 def test_score_acecode_inferences(tmp_path):
     from pathlib import Path
 

@@ -9,7 +9,7 @@ import datasets
 import pytest
 
 from acecoder_rl.data import load_acecode, validate_rows
-from acecoder_rl.data.loading import source_fingerprint
+from acecoder_rl.data.loading import LineError, source_fingerprint
 from acecoder_rl.data.schema import ErrorKind, acecode_features
 from acecoder_rl.errors import AcecoderError, UsageError
 
@@ -100,6 +100,60 @@ def test_corrupt_jsonl_is_a_clear_error(tmp_path):
     path.write_text('{"id": "a"\n')
     with pytest.raises(AcecoderError, match="broken.jsonl"):
         load_acecode(str(path))
+
+
+def _lines_file(path, make_row, bad_lines: dict[int, bytes]):
+    """Five valid rows (r0..r4), with ``bad_lines`` (line number -> bytes) put in at their line numbers."""
+    good = iter(json.dumps(make_row(f"r{i}")).encode() for i in range(5))
+    total = 5 + len(bad_lines)
+    path.write_bytes(b"\n".join(bad_lines.get(n) or next(good) for n in range(1, total + 1)) + b"\n")
+    return str(path)
+
+
+MALFORMED = {
+    "truncated": (b'{"id": "x", "source": ', "not valid JSON (Expecting value at column 23)"),
+    "not JSON": (b"this is not json", "not valid JSON (Expecting value at column 1)"),
+    "an array": (b"[1, 2, 3]", "expected a JSON object, got list"),
+    "two objects": (b'{"id": "x"} {"id": "y"}', "not valid JSON (Extra data at column 13)"),
+    "not UTF-8": (b'{"id": "\xff"}', "not UTF-8 text (byte 0xff at byte offset 8)"),
+    "a lone surrogate": (b'{"id": "\\udcff"}', "a string holds an unpaired surrogate escape"),
+}
+
+
+@pytest.mark.parametrize("kind", MALFORMED)
+def test_a_malformed_line_is_an_error_naming_file_and_line(tmp_path, make_row, kind):
+    line, message = MALFORMED[kind]
+    path = _lines_file(tmp_path / "rows.jsonl", make_row, {3: line})
+    if kind == "two objects":  # pyarrow reads it as two rows: nothing to report unless another line fails
+        path = _lines_file(tmp_path / "rows.jsonl", make_row, {3: line, 5: b"{oops"})
+    with pytest.raises(AcecoderError) as caught:
+        load_acecode(path)
+    assert str(caught.value).startswith(f"{path}:3: {message}")
+    assert "\n" not in str(caught.value)
+
+
+def test_malformed_lines_are_skipped_and_reported_when_asked(tmp_path, make_row):
+    path = _lines_file(tmp_path / "rows.json", make_row, {2: b"{oops", 5: b"[]", 7: b"   "})
+    bad_lines: list[LineError] = []
+    ds = load_acecode(path, bad_lines=bad_lines)
+    assert _ids(ds) == ["r0", "r1", "r2", "r3", "r4"]
+    assert [(error.path, error.line) for error in bad_lines] == [(path, 2), (path, 5)]  # a blank line is no row
+    kept, report = validate_rows(ds, "skip", bad_lines=bad_lines)
+    assert (report.rows_in, report.rows_skipped, report.rows_kept, len(kept)) == (7, 2, 5, 5)
+    assert report.to_dict()["skipped_lines"] == [
+        {"file": path, "line": 2, "kind": "malformed_line", "message": "not valid JSON (Expecting property name "
+         "enclosed in double quotes at column 2)"},
+        {"file": path, "line": 5, "kind": "malformed_line", "message": "expected a JSON object, got list"},
+    ]
+    with pytest.raises(AcecoderError, match=f"^{path}:2: not valid JSON"):
+        validate_rows(ds, "fail", bad_lines=bad_lines)
+
+
+def test_a_broken_json_document_names_line_and_column(tmp_path, rows):
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps(rows, indent=1)[:-3] + ",,]")
+    with pytest.raises(AcecoderError, match=rf"^{path}:\d+:\d+: not valid JSON \(Expecting"):
+        load_acecode(str(path), bad_lines=[])  # a document's lines are not rows: nothing to skip
 
 
 def test_unreachable_hub_name_is_a_clear_error():

@@ -165,6 +165,29 @@ def test_file_errors_exit_1_with_one_line(tmp_path, add_rows, capsys, write_json
     assert err == f"acecoder-rl: error: {completions}:2: id 'zz' is not a problem of this benchmark"
 
 
+def test_malformed_benchmark_line_exits_1_naming_file_and_line(tmp_path, add_rows, capsys, write_jsonl):
+    completions = write_jsonl(tmp_path / "c.jsonl", [{"id": "p1", "completion": ADD}])
+    lines = add_rows.read_text().splitlines()
+    add_rows.write_text("\n".join([lines[0], lines[1][:-1]]) + "\n")  # the second row lost its last brace
+    argv = ["eval", "--benchmark", str(add_rows), "--completions", str(completions), "-o", str(tmp_path / "o")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    column = len(lines[1])
+    assert err == (
+        f"acecoder-rl: error: {add_rows}:2: not valid JSON (Expecting ',' delimiter at column {column})\n"
+    )
+
+
+def test_completions_that_are_not_utf8_exit_1_naming_file_and_line(tmp_path, add_rows, capsys):
+    completions = tmp_path / "c.jsonl"
+    completions.write_bytes(b'{"id": "p1", "completion": "x"}\n{"id": "p2", "completion": "\xff"}\n')
+    argv = ["eval", "--benchmark", str(add_rows), "--completions", str(completions), "-o", str(tmp_path / "o")]
+    assert main(argv) == 1
+    assert capsys.readouterr().err == (
+        f"acecoder-rl: error: {completions}:2: not UTF-8 text (byte 0xff at byte offset 28)\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -101,8 +101,8 @@ def test_binary_mode_bonus_and_format_penalty():
     assert (good.score, good.reward) == (1.0, 1.5)
     assert (half.score, half.reward) == (0.0, 0.0)
     assert half.test_status == [TestStatus.FAIL, TestStatus.NOT_RUN, TestStatus.NOT_RUN]
-    # bare prose is taken as code (AceCode completions are bare code), so it is a syntax error, not no_code
-    assert none.status is ProgramStatus.SYNTAX_ERROR
+    # bare prose holds no Python statement: no code, so the format penalty applies
+    assert none.status is ProgramStatus.NO_CODE and (none.score, none.reward) == (0.0, -0.1)
 
 
 def test_format_penalty_for_no_code():

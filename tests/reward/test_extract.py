@@ -121,6 +121,35 @@ def test_no_code():
     assert extract_code("   \n", ["f"]) == ""
 
 
+@pytest.mark.parametrize("prose", [
+    "I cannot help with that.",
+    "Sorry, I can't help with that.",
+    "The answer is 42.\n\nLet me know (if you need more).",
+    "<think>hmm</think>\nI would rather not write this one.",
+    "<answer>\nNo code from me today\n</answer>",
+    "Shell, not Python:\n```bash\npip install numpy\n```",
+])
+def test_prose_is_no_code(prose):
+    assert extract_code(prose, ["f"]) == ""
+
+
+@pytest.mark.parametrize("code", [
+    "def f(:",                                      # broken code stays code: a syntax error
+    "Here is the code:\ndef f(x):\n    return x",   # prose, then code
+    "I cannot\nx = 1",                              # an assignment
+    "print x",                                      # Python 2
+    "Note: this is hard",                           # an annotation: it compiles
+    "Sure",                                         # one name: it compiles
+    "if you want, I can help",                      # begins with a keyword
+    'I cannot\n"""really"""',                       # the words may be in a string
+    'f"{a\n} two words"',                           # Python 3.12: a field that spans lines
+    "'a\\\nb c'",                                   # a string continued on the next line
+    "I cannot\n>>> f(1)",                           # a doctest line
+])
+def test_code_or_maybe_code_is_kept(code):
+    assert extract_code(code, ["f"]) == code
+
+
 @pytest.mark.parametrize("code, roots", [
     ("import os, sys as s\nfrom pytest import raises\n", {"os", "sys", "pytest"}),
     ("def f():\n    import a.b.c  # note\n    from  x.y  import z\n", {"a", "x"}),
@@ -178,6 +207,12 @@ ADVERSARIAL = {  # name: (scan, 1 MB of text); the quadratic versions of these s
     "long call name": (lambda t: called_names([t]), "a" * MB),
     "quotes": (lambda t: called_names([t]), "'" * MB),
     "escaped quotes": (lambda t: called_names([t]), "'\\" * (MB // 2)),
+    "prose check, word and blanks": (extract_code, "a" + " " * MB),
+    "prose check, attributes": (extract_code, "aaaa." * (MB // 5)),
+    "prose check, dots and blanks": (extract_code, "a . " * (MB // 4)),
+    "prose check, name lines": (extract_code, "x\n" * (MB // 2)),
+    "prose check, keyword pairs": (extract_code, "I if " * (MB // 5)),
+    "prose check, commas": (extract_code, "a, ==" * (MB // 5)),
     "unclosed strings": (lambda t: called_names([t]), "\"a'" * (MB // 3)),
     "attribute calls": (lambda t: called_names([t]), ".a(" * (MB // 3)),
 }
@@ -219,6 +254,7 @@ def _old_extract_code(completion: str, names: list[str]) -> str:
 
 
 def test_same_extraction_as_before_on_the_fixture():
+    """Except for the fixture's prose answers (``note`` no_code), which are no code now (rule 4)."""
     rows = [json.loads(line) for line in (FIXTURES / "workload_small.jsonl").open()]
     tags = ("<think>", "</think>", "<answer>", "</answer>")
     assert not any(tag in row["completion"] for row in rows for tag in tags)
@@ -228,5 +264,5 @@ def test_same_extraction_as_before_on_the_fixture():
                            "<think>Draft:\n```python\npass\n```\n</think>\n" + row["completion"],
                            "<think>plan</think>\n<answer>\n" + row["completion"] + "\n</answer>\nbye"):
             for entry_names in ((), names):
-                assert extract_code(completion, entry_names) == \
-                    _old_extract_code(completion, list(entry_names))
+                expected = "" if row["note"] == "no_code" else _old_extract_code(completion, list(entry_names))
+                assert extract_code(completion, entry_names) == expected

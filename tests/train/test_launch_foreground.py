@@ -92,6 +92,41 @@ def test_dry_run_prints_command_and_runtime_env_without_secrets(run_dir, monkeyp
     assert not (run_dir / "report.json").exists()  # nothing ran
 
 
+def test_paper_dry_run_says_how_to_write_the_missing_data_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no out/ here
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert main(["train", str(REPO / "configs/paper/reinforce_pp_coder7b_base.yaml"), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        f"# data.path {tmp_path / 'out/acecode87k-hard-r1/train.jsonl'} does not exist yet; write it with: "
+        "acecoder-rl data prepare --dataset TIGER-Lab/AceCode-87K --subset hard --system-prompt r1 "
+        "-o out/acecode87k-hard-r1"
+    )
+    assert lines[2].endswith("-m openrlhf.cli.train_ppo_ray \\")  # the command follows, as before
+    # A recipe for another file is not shown: a data.path of one's own gets a template.
+    config = str(REPO / "configs/paper/reinforce_pp_coder7b_base.yaml")
+    assert main(["train", config, "--dry-run", "--dataset", "mine/train.jsonl"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].endswith(
+        "write it with: acecoder-rl data prepare --dataset SOURCE ... -o mine"
+    )
+
+
+def test_data_prepare_must_name_its_output_directory(run_dir, capsys):
+    config = write_config(run_dir, data={"prepare": "--dataset sample"})
+    assert main(["train", str(config), "--dry-run"]) == 1
+    assert "data.prepare: '--dataset sample': name the output directory once, with -o DIR" in \
+        capsys.readouterr().err
+
+
+def test_run_without_its_data_file_says_how_to_write_it(run_dir, capsys):
+    config = write_config(run_dir, data={"path": "gone/train.jsonl", "prepare": "--dataset sample -o gone"})
+    assert main(["train", str(config)]) == 1
+    assert capsys.readouterr().err == (
+        f"acecoder-rl: error: data.path: {run_dir / 'gone/train.jsonl'} not found "
+        "(write it with: acecoder-rl data prepare --dataset sample -o gone)\n"
+    )
+
+
 def test_foreground_run_gets_the_planned_command_and_files(run_dir, capsys):
     config = write_config(run_dir)
     assert main(["train", str(config), "--resume"]) == 0
