@@ -2,7 +2,8 @@
 
 - :mod:`~acecoder_rl.integrations.common`: backend selection by environment variables
   (``ACECODER_REWARD_URL`` / ``ACECODER_REWARD_RAY`` / ``ACECODER_REWARD_CONFIG``), one backend per process,
-  the failure policy (reward 0, logged reason, ``reward_error`` metric) and the per-sample metric keys.
+  the failure policy (reward 0, logged reason, ``reward_error`` metric; :class:`ConfigError` and
+  :class:`RewardUnavailable` for adapters that must stop their trainer) and the per-sample metric keys.
 - :class:`~acecoder_rl.integrations.openrlhf.OpenRLHFReward`: OpenRLHF's ``reward_func``.
 - :class:`~acecoder_rl.integrations.trl.TRLReward`: a TRL ``GRPOTrainer`` reward function.
 - :class:`~acecoder_rl.integrations.verl.VerlComputeScore` / ``VerlBatchComputeScore``: verl's
@@ -16,10 +17,17 @@ when OpenRLHF's tensors are built).
 >>> TRLReward().__name__
 'acecoder_reward'
 """
-from acecoder_rl.integrations.common import BackendError, BackendSpec, backend_from_env, shared_scorer
+from acecoder_rl.integrations.common import (
+    BackendError,
+    BackendSpec,
+    ConfigError,
+    RewardUnavailable,
+    backend_from_env,
+    shared_scorer,
+)
 from acecoder_rl.integrations.openrlhf import OpenRLHFReward
 from acecoder_rl.integrations.trl import TRLReward
 from acecoder_rl.integrations.verl import VerlBatchComputeScore, VerlComputeScore
 
-__all__ = ["BackendError", "BackendSpec", "OpenRLHFReward", "TRLReward", "VerlBatchComputeScore",
-           "VerlComputeScore", "backend_from_env", "shared_scorer"]
+__all__ = ["BackendError", "BackendSpec", "ConfigError", "OpenRLHFReward", "RewardUnavailable", "TRLReward",
+           "VerlBatchComputeScore", "VerlComputeScore", "backend_from_env", "shared_scorer"]

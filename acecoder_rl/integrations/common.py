@@ -1,5 +1,7 @@
 """What every trainer plug-in shares: the backend chosen by environment variables, one per process, and the
-failure policy (a sample that cannot be scored gets reward 0, a logged reason and ``reward_error = 1``).
+failure policy (a sample that cannot be scored gets reward 0, a logged reason and ``reward_error = 1``;
+retrying cannot fix a configuration error, and a streak of calls with no sample scored is an outage that
+the trainer should not train through).
 
 Backend selection (read once, when the first sample of the process is scored):
 
@@ -12,9 +14,16 @@ Backend selection (read once, when the first sample of the process is scored):
 - ``ACECODER_REWARD_CONFIG='{"mode": "binary", "workers": 8}'``: :class:`~acecoder_rl.reward.RewardConfig`
   fields as a JSON object for the local engine or the Ray pool (unknown keys and bad values are errors).
 
-A backend that cannot be configured or started (bad JSON, unknown key, both URL and Ray set, no Ray
-cluster...) is logged at ERROR with the reason; every sample scored meanwhile gets reward 0 and
-``reward_error = 1``, and the backend is tried again after :data:`RETRY_BUILD_AFTER_S` seconds.
+A backend that cannot be configured (bad JSON, unknown key, both URL and Ray set...) is a
+:class:`ConfigError`, logged at ERROR once and never retried: the environment does not change in a running
+process. An adapter that passes ``fatal=(ConfigError, ...)`` to :func:`score_pairs` raises it; for the
+others every sample gets reward 0 and ``reward_error = 1``. A backend that cannot be started (no Ray
+cluster, no sandbox...) is logged at ERROR with the reason; every sample scored meanwhile fails, and the
+backend is tried again after :data:`RETRY_BUILD_AFTER_S` seconds.
+
+- ``ACECODER_REWARD_MAX_FAILED_BATCHES`` (default :data:`DEFAULT_MAX_FAILED_BATCHES`; 0: never): a
+  :class:`FailureStreak` raises :class:`RewardUnavailable` at that many reward calls in a row in which no
+  sample was scored, so that the trainer stops instead of training on zeros.
 
 >>> from acecoder_rl.integrations.common import backend_from_env
 >>> backend_from_env({"ACECODER_REWARD_CONFIG": '{"mode": "binary"}'}).describe()
@@ -43,6 +52,8 @@ from acecoder_rl.service.schema import decode_json_list, parse_tests
 
 __all__ = [
     "CONFIG_ENV",
+    "DEFAULT_MAX_FAILED_BATCHES",
+    "MAX_FAILED_BATCHES_ENV",
     "METRIC_KEYS",
     "RAY_ADDRESS_ENV",
     "RAY_ENV",
@@ -50,9 +61,12 @@ __all__ = [
     "URL_ENV",
     "BackendError",
     "BackendSpec",
+    "ConfigError",
     "Failure",
     "FailureLog",
+    "FailureStreak",
     "Outcome",
+    "RewardUnavailable",
     "SharedScorer",
     "backend_from_env",
     "describe_exception",
@@ -72,12 +86,17 @@ URL_ENV = "ACECODER_REWARD_URL"
 RAY_ENV = "ACECODER_REWARD_RAY"
 CONFIG_ENV = "ACECODER_REWARD_CONFIG"
 RAY_ADDRESS_ENV = "RAY_ADDRESS"
+MAX_FAILED_BATCHES_ENV = "ACECODER_REWARD_MAX_FAILED_BATCHES"
 RETRY_BUILD_AFTER_S = 30.0
 """After a backend failed to start, samples fail fast with that reason for this long before a new try."""
+DEFAULT_MAX_FAILED_BATCHES = 64
+"""Reward calls in a row with no sample scored before :class:`FailureStreak` raises. OpenRLHF makes one
+call per sample, so there it is samples in a row: a few bad rows never add up to it, a backend that is
+down or a label column that holds no tests does within a step."""
 
-METRIC_KEYS: tuple[str, ...] = (*EXTRA_LOG_KEYS, "reward_error")
+METRIC_KEYS: tuple[str, ...] = EXTRA_LOG_KEYS
 """Per-sample numbers every adapter reports under these exact keys (the ``/get_reward`` service's
-``extra_logs`` keys plus ``reward_error``): their mean over a step is the step's pass rate, all-pass
+``extra_logs`` keys, ``reward_error`` included): their mean over a step is the step's pass rate, all-pass
 fraction, fraction with code, status fractions, latency and fraction of samples that could not be scored."""
 
 _TRUE = ("1", "true", "yes", "on")
@@ -86,6 +105,18 @@ _FALSE = ("", "0", "false", "no", "off")
 
 class BackendError(AcecoderError):
     """The reward backend could not be configured or started; the message says why."""
+
+
+class ConfigError(BackendError):
+    """The reward is misconfigured (an environment variable, the trainer's label column): no retry can fix
+    it. The message is one line, naming the variable or flag at fault."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.splitlines()))
+
+
+class RewardUnavailable(AcecoderError):
+    """Too many reward calls in a row scored no sample (see :class:`FailureStreak`)."""
 
 
 @dataclass(frozen=True)
@@ -123,19 +154,19 @@ class BackendSpec:
 
 def backend_from_env(environ: Mapping[str, str] | None = None) -> BackendSpec:
     """Read ``ACECODER_REWARD_URL`` / ``ACECODER_REWARD_RAY`` / ``ACECODER_REWARD_CONFIG`` (and
-    ``RAY_ADDRESS``); raise :class:`BackendError` naming the variable at fault."""
+    ``RAY_ADDRESS``); raise :class:`ConfigError` naming the variable at fault."""
     env = os.environ if environ is None else environ
     urls_raw = env.get(URL_ENV, "").strip()
     ray_raw = env.get(RAY_ENV, "").strip().lower()
     config_raw = env.get(CONFIG_ENV, "").strip()
     if ray_raw not in _TRUE + _FALSE:
-        raise BackendError(f"{RAY_ENV}={env.get(RAY_ENV)!r}: use 1 (Ray reward pool) or 0")
+        raise ConfigError(f"{RAY_ENV}={env.get(RAY_ENV)!r}: use 1 (Ray reward pool) or 0")
     use_ray = ray_raw in _TRUE
     if urls_raw and use_ray:
-        raise BackendError(f"both {URL_ENV} and {RAY_ENV}=1 are set: choose one reward backend")
+        raise ConfigError(f"both {URL_ENV} and {RAY_ENV}=1 are set: choose one reward backend")
     if urls_raw:
         if config_raw:
-            raise BackendError(f"{CONFIG_ENV} has no effect with {URL_ENV}: the reward service's own options "
+            raise ConfigError(f"{CONFIG_ENV} has no effect with {URL_ENV}: the reward service's own options "
                                "(acecoder-rl serve --mode ... --workers ...) decide how it scores; "
                                "unset one of them")
         from acecoder_rl.service.client import normalise_urls
@@ -143,7 +174,7 @@ def backend_from_env(environ: Mapping[str, str] | None = None) -> BackendSpec:
         try:
             return BackendSpec("http", urls=tuple(normalise_urls(urls_raw)))
         except ValueError as exc:
-            raise BackendError(f"{URL_ENV}={urls_raw!r}: {exc}") from None
+            raise ConfigError(f"{URL_ENV}={urls_raw!r}: {exc}") from None
     config = _config_from_json(config_raw)
     if use_ray:
         return BackendSpec("ray", config, ray_address=env.get(RAY_ADDRESS_ENV) or None)
@@ -156,22 +187,23 @@ def _config_from_json(text: str) -> RewardConfig:
     try:
         values = json.loads(text)
     except ValueError as exc:
-        raise BackendError(f"{CONFIG_ENV} is not valid JSON ({exc}): {text[:200]!r}") from None
+        raise ConfigError(f"{CONFIG_ENV} is not valid JSON ({exc}): {text[:200]!r}") from None
     if not isinstance(values, dict):
-        raise BackendError(f"{CONFIG_ENV} must be a JSON object of RewardConfig fields, got {text[:200]!r}")
+        raise ConfigError(f"{CONFIG_ENV} must be a JSON object of RewardConfig fields, got {text[:200]!r}")
     try:
         return RewardConfig.from_dict(values)
     except (TypeError, ValueError) as exc:
-        raise BackendError(f"{CONFIG_ENV}: {exc}") from None
+        raise ConfigError(f"{CONFIG_ENV}: {exc}") from None
 
 
 class SharedScorer:
     """The process's one reward backend: built from the environment by the first caller (the others wait),
     reused by every later call from any thread, closed at interpreter exit (``atexit``) or by :meth:`close`.
 
-    After a failed start, :meth:`get` raises :class:`BackendError` with the same reason without retrying
-    for :data:`RETRY_BUILD_AFTER_S` seconds, then tries again. After :meth:`close`, the next :meth:`get`
-    reads the environment again and starts a new backend.
+    A configuration error is kept: every later :meth:`get` raises the same :class:`ConfigError`. After a
+    failed start, :meth:`get` raises :class:`BackendError` with the same reason without retrying for
+    :data:`RETRY_BUILD_AFTER_S` seconds, then tries again. After :meth:`close`, the next :meth:`get` reads
+    the environment again and starts a new backend.
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
@@ -179,6 +211,7 @@ class SharedScorer:
         self._lock = threading.Lock()
         self._scorer: RewardScorer | None = None
         self.spec: BackendSpec | None = None
+        self._config_error: str | None = None
         self._error: str | None = None
         self._error_at = 0.0
         self._atexit_registered = False
@@ -190,10 +223,17 @@ class SharedScorer:
         with self._lock:
             if self._scorer is not None:
                 return self._scorer
+            if self._config_error is not None:
+                raise ConfigError(self._config_error)
             if self._error is not None and time.monotonic() - self._error_at < RETRY_BUILD_AFTER_S:
                 raise BackendError(self._error)
             try:
                 spec = backend_from_env(self._environ)
+            except ConfigError as exc:
+                self._config_error = str(exc)
+                logger.error("acecoder-rl: the reward is misconfigured: %s", exc)
+                raise
+            try:
                 scorer = spec.build()
             except Exception as exc:  # any start failure becomes the samples' reason
                 self._error = f"reward backend unavailable: {describe_exception(exc)}"
@@ -211,7 +251,8 @@ class SharedScorer:
     def close(self) -> None:
         """Stop the backend (a local engine's sandbox workers, a Ray pool's actors). Idempotent."""
         with self._lock:
-            scorer, self._scorer, self.spec, self._error = self._scorer, None, None, None
+            scorer, self._scorer, self.spec = self._scorer, None, None
+            self._config_error = self._error = None
         if scorer is not None:
             scorer.close()
 
@@ -300,10 +341,11 @@ def parse_tests_value(value: object, field: str) -> list[str]:
 
 
 def score_pairs(items: Sequence[tuple[str, list[str]] | Failure], *, scorer: RewardScorer | None,
-                adapter: str) -> tuple[list[Outcome], float]:
+                adapter: str, fatal: tuple[type[Exception], ...] = ()) -> tuple[list[Outcome], float]:
     """Score the ``(completion, tests)`` items in one call of the backend (``scorer``, else the shared one);
-    items that are already a :class:`Failure` stay so. Never raises: a backend error turns every item of the
-    call into a Failure with its reason. Every failure is recorded in the :class:`FailureLog`.
+    items that are already a :class:`Failure` stay so. A backend error turns every item of the call into a
+    Failure with its reason, except an error of a ``fatal`` type, which is raised (an adapter whose trainer
+    must stop on a :class:`ConfigError` passes it). Every failure is recorded in the :class:`FailureLog`.
 
     Returns the outcomes in input order and the call's wall time in seconds."""
     started = time.monotonic()
@@ -315,6 +357,8 @@ def score_pairs(items: Sequence[tuple[str, list[str]] | Failure], *, scorer: Rew
             results = backend.score([items[i][0] for i in todo], [items[i][1] for i in todo])
             if len(results) != len(todo):
                 raise BackendError(f"the backend returned {len(results)} results for {len(todo)} programs")
+        except fatal:
+            raise
         except Exception as exc:  # noqa: BLE001 - the trainer must get a number for every sample (module doc)
             failure = Failure(describe_exception(exc))
             for i in todo:
@@ -326,6 +370,70 @@ def score_pairs(items: Sequence[tuple[str, list[str]] | Failure], *, scorer: Rew
         if isinstance(outcome, Failure):
             _FAILURES.record(adapter, outcome.reason)
     return outcomes, time.monotonic() - started
+
+
+class FailureStreak:
+    """Counts the reward calls in a row in which no sample was scored (a call with none to score does not
+    count; one scored sample ends the streak). A backend that stays down, or a label column that holds no
+    tests, would otherwise hand the trainer reward 0 for every sample, step after step, and it would train
+    on that. At ``limit`` calls in a row, :meth:`record` logs an ERROR and raises :class:`RewardUnavailable`,
+    and keeps raising until a call scores a sample again. Thread-safe.
+
+    ``limit``: None reads ``ACECODER_REWARD_MAX_FAILED_BATCHES`` at the first call (a value that is not a
+    whole number >= 0 is a :class:`ConfigError`); 0 never raises.
+    """
+
+    def __init__(self, limit: int | None = None, environ: Mapping[str, str] | None = None) -> None:
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"FailureStreak limit must be a whole number >= 0, got {limit!r}")
+        self.limit = limit
+        self._environ = environ
+        self._config_error: str | None = None
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def record(self, outcomes: Sequence[Outcome], adapter: str) -> None:
+        if not outcomes:
+            return
+        limit = self._limit()
+        failures = [o for o in outcomes if isinstance(o, Failure)]
+        with self._lock:
+            if len(failures) < len(outcomes):
+                self.count = 0
+                return
+            self.count += 1
+            count = self.count
+        if not limit or count < limit:
+            return
+        reason = " ".join(failures[-1].reason.splitlines())
+        message = (f"no sample was scored in {count} reward calls in a row (last reason: {reason}); "
+                   "raising so that the trainer stops instead of training on zeros "
+                   f"({MAX_FAILED_BATCHES_ENV}={limit}; 0 never stops)")
+        if count == limit:
+            logger.error("acecoder-rl %s: %s", adapter, message)
+        raise RewardUnavailable(message)
+
+    def _limit(self) -> int:
+        with self._lock:
+            if self.limit is None and self._config_error is None:
+                env = os.environ if self._environ is None else self._environ
+                raw = env.get(MAX_FAILED_BATCHES_ENV, "").strip()
+                if not raw:
+                    self.limit = DEFAULT_MAX_FAILED_BATCHES
+                elif raw.isdigit():
+                    self.limit = int(raw)
+                else:
+                    self._config_error = (f"{MAX_FAILED_BATCHES_ENV}={raw!r}: use a whole number >= 0 "
+                                          "(reward calls in a row with no sample scored before the reward "
+                                          "raises; 0: never)")
+                    logger.error("acecoder-rl: the reward is misconfigured: %s", self._config_error)
+            if self._config_error is not None:
+                raise ConfigError(self._config_error)
+            return self.limit
+
+    def __reduce__(self) -> tuple:
+        """Pickles as a fresh streak with the same settings (a lock does not pickle, a count need not)."""
+        return (FailureStreak, (self.limit, self._environ))
 
 
 def reward_of(outcome: Outcome) -> float:
@@ -340,11 +448,5 @@ def score_of(outcome: Outcome) -> float:
 
 def sample_metrics(outcome: Outcome, latency_s: float) -> dict[str, float]:
     """One sample's numbers under :data:`METRIC_KEYS` (the same keys for every sample, failed or not)."""
-    if isinstance(outcome, Failure):
-        metrics = dict.fromkeys(METRIC_KEYS, 0.0)
-        metrics["reward_latency_s"] = round(float(latency_s), 6)
-        metrics["reward_error"] = 1.0
-        return metrics
-    metrics = {key: values[0] for key, values in extra_logs([outcome], latency_s).items()}
-    metrics["reward_error"] = 0.0
-    return metrics
+    result = None if isinstance(outcome, Failure) else outcome
+    return {key: values[0] for key, values in extra_logs([result], latency_s).items()}

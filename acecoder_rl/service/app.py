@@ -15,9 +15,12 @@ Endpoints:
 Limits: a request body over ``max_request_bytes`` or with more than ``max_batch`` programs gets 413; when
 admitting a request would take the programs pending in this process over ``max_pending``, it gets 503 with
 ``Retry-After`` (memory stays bounded; clients retry). Malformed input gets 400 with
-``{"error": message, "field": "labels[3]"}``; never a traceback. With a token configured, every endpoint but
-``/health`` needs ``Authorization: Bearer <token>`` (or ``?token=`` for clients that cannot set headers,
-such as OpenRLHF's built-in one), compared in constant time.
+``{"error": message, "field": "test_cases[3]"}``; never a traceback. On ``/get_reward`` only a body
+malformed as a whole does: a malformed sample (a label without tests) is answered in its batch with reward 0
+and ``reward_error`` 1, as the trainer plug-ins answer it, since OpenRLHF gives up on every sample of a
+refused request. With a token configured, every endpoint but ``/health`` needs ``Authorization: Bearer
+<token>`` (or ``?token=`` for clients that cannot set headers, such as OpenRLHF's built-in one), compared
+in constant time.
 """
 from __future__ import annotations
 
@@ -381,10 +384,17 @@ async def get_reward(request: Request) -> Response:
     started = time.monotonic()
     try:
         parsed = openrlhf_protocol.parse_get_reward_request(payload)
-    except RequestError as exc:
+    except RequestError as exc:  # malformed as a whole: nothing in it can be scored
         raise Problem(400, str(exc), field=exc.field, reason="invalid") from None
-    results = await state.score("/get_reward", parsed.completions(), parsed.labels)
-    return JSONResponse(openrlhf_protocol.build_get_reward_response(results, time.monotonic() - started))
+    todo = parsed.scoreable()
+    scored = iter(await state.score("/get_reward", [c for c, _ in todo], [t for _, t in todo]))
+    outcomes = [s if isinstance(s, RequestError) else next(scored) for s in parsed.samples]
+    errors = parsed.errors()
+    if errors:
+        state.metrics.unscored.inc(len(errors))
+        log.warning("/get_reward: %d of %d sample(s) not scored (reward 0, reward_error 1): %s", len(errors),
+                    len(parsed), errors[0])
+    return JSONResponse(openrlhf_protocol.build_get_reward_response(outcomes, time.monotonic() - started))
 
 
 async def score(request: Request) -> Response:

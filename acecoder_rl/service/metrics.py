@@ -43,6 +43,10 @@ class ServiceMetrics:
                                 "Scoring requests refused before scoring, by reason "
                                 "(overloaded, starting, draining, too_large, unauthorized, invalid)",
                                 ["reason"], registry=r)
+        self.unscored = Counter(f"{PREFIX}_unscored_samples",
+                                "/get_reward samples answered with reward 0 and reward_error 1 because their "
+                                "own label or query is malformed (the rest of their request is scored)",
+                                registry=r)
         Gauge(f"{PREFIX}_inflight_requests", "Scoring requests being handled", registry=r).set_function(
             lambda: state.inflight)
         Gauge(f"{PREFIX}_pending_programs", "Programs admitted and not yet answered (the bounded queue)",

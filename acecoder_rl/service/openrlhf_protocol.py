@@ -11,7 +11,13 @@ What OpenRLHF 0.11 does (``openrlhf/utils/agent.py``, ``SingleTurnAgentExecutor.
   used by dynamic filtering, expected in [0, 1]) and ``extra_logs``, a dict whose every value becomes
   ``torch.tensor([value])`` in the sample's ``info`` and is averaged over samples when logged. So every
   ``extra_logs`` value here is a list with one number per sample, the same keys on every answer (also for
-  an empty batch): the logged mean over a step is the mean over its samples.
+  an empty batch): the logged mean over a step is the mean over its samples. Other keys are ignored.
+
+Because a non-2xx answer costs the trainer every sample of the request (five retries, then no reward at
+all), only a request that is malformed as a whole is refused (400: not an object, a column missing or not
+an array, columns of different lengths). A sample whose own element is malformed (a label that holds no
+tests, a query that is not a string) is answered like the trainer plug-in answers it: reward and score 0,
+``reward_error`` 1 in ``extra_logs``, and the reason in the answer's ``errors`` list (null for the others).
 
 This module holds the request parsing, the response building and :func:`response_from_query` (the policy's
 answer inside ``query``), which the trainer-side plug-ins reuse. The server in ``app.py`` calls these.
@@ -30,7 +36,6 @@ from acecoder_rl.service.schema import (
     parse_tests,
     require_object,
     same_length,
-    string_list,
 )
 
 __all__ = [
@@ -41,6 +46,7 @@ __all__ = [
     "RequestError",
     "build_get_reward_response",
     "extra_logs",
+    "label_key_problem",
     "parse_get_reward_request",
     "parse_label",
     "response_from_query",
@@ -159,28 +165,54 @@ def response_from_query(query: str, prompt: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------- requests
+Sample = tuple[str, list[str]]
+"""One scoreable sample: the policy's response and the row's tests."""
+
+
 @dataclass
 class GetRewardRequest:
-    """A parsed ``POST /get_reward`` body."""
+    """A parsed ``POST /get_reward`` body: per sample, in request order, what to score, or the
+    :class:`RequestError` that keeps that one sample from being scored."""
 
-    queries: list[str]
-    prompts: list[str]
-    labels: list[list[str]]
-
-    def completions(self) -> list[str]:
-        return [response_from_query(q, p) for q, p in zip(self.queries, self.prompts)]
+    samples: list[Sample | RequestError]
 
     def __len__(self) -> int:
-        return len(self.queries)
+        return len(self.samples)
+
+    def scoreable(self) -> list[Sample]:
+        return [s for s in self.samples if not isinstance(s, RequestError)]
+
+    def errors(self) -> list[RequestError]:
+        return [s for s in self.samples if isinstance(s, RequestError)]
+
+
+def label_key_problem(label: object, field: str) -> str | None:
+    """Why ``label`` shows that the trainer was started with the wrong ``--data.label_key``, or None.
+
+    Only two labels say that for sure: ``''`` is what OpenRLHF sends for every row when no label key is
+    given, and a list of chat messages is the prompt column. Anything else that holds no tests may be one
+    bad row of a good column, so it is left to the per-sample checks."""
+    if isinstance(label, str) and not label.strip():
+        return (f"{field} is {label!r}, which OpenRLHF sends when --data.label_key is not set: pass "
+                "--data.label_key test_cases (the column that holds the tests)")
+    if (isinstance(label, (list, tuple)) and label
+            and all(isinstance(m, dict) and "role" in m and "content" in m for m in label)):
+        return (f"{field} holds chat messages, not tests: --data.label_key names the prompt column; pass "
+                "--data.label_key test_cases (the column that holds the tests)")
+    return None
 
 
 def parse_label(value: object, index: int) -> list[str]:
     """One row's tests: a list of strings, or a string holding a JSON array of strings."""
     field = f"labels[{index}]"
+    problem = label_key_problem(value, field)
+    if problem is not None:
+        raise RequestError(problem, field)
     if isinstance(value, str):
         value = decode_json_list(value, field)
         if not isinstance(value, list):
-            raise RequestError(f"{field} is a string but decodes to {json_type(value)}, not an array of tests", field)
+            raise RequestError(f"{field} is a string but decodes to {json_type(value)}, not an array of "
+                               "tests", field)
     elif not isinstance(value, list):
         raise RequestError(f"{field} must be an array of test strings (or a JSON string of one), "
                            f"got {json_type(value)}", field)
@@ -189,49 +221,80 @@ def parse_label(value: object, index: int) -> list[str]:
 
 def parse_get_reward_request(payload: object) -> GetRewardRequest:
     """Validate ``{"query": [str], "prompts": [str], "labels": [...]}``; extra keys are ignored (OpenRLHF
-    versions differ). ``prompts`` may be omitted or null (responses are then found by assistant marker)."""
+    versions differ). ``prompts`` (or one of its elements) may be omitted or null: that response is then
+    found by assistant marker.
+
+    Raises :class:`RequestError` only for a body malformed as a whole (see the module docstring); a
+    malformed element makes its sample a ``RequestError`` in :attr:`GetRewardRequest.samples`."""
     body = require_object(payload)
-    queries = string_list(body, "query")
-    if body.get("prompts") is None:
-        prompts = [""] * len(queries)
-    else:
-        prompts = string_list(body, "prompts")
-    if "labels" not in body:
-        raise RequestError("missing field 'labels' (the rows' test cases: OpenRLHF --data.label_key)", "labels")
-    raw_labels = body["labels"]
-    if not isinstance(raw_labels, list):
-        raise RequestError(f"field 'labels' must be an array, got {json_type(raw_labels)}", "labels")
-    same_length(query=queries, prompts=prompts, labels=raw_labels)
-    labels = [parse_label(v, i) for i, v in enumerate(raw_labels)]
-    return GetRewardRequest(queries, prompts, labels)
+    queries = _array(body, "query", "the decoded prompt + response texts")
+    prompts = [None] * len(queries) if body.get("prompts") is None else _array(body, "prompts", "the prompts")
+    labels = _array(body, "labels", "the rows' test cases: OpenRLHF --data.label_key")
+    same_length(query=queries, prompts=prompts, labels=labels)
+    return GetRewardRequest([_sample(i, q, p, label)
+                             for i, (q, p, label) in enumerate(zip(queries, prompts, labels))])
+
+
+def _array(body: dict, key: str, what: str) -> list:
+    if key not in body:
+        raise RequestError(f"missing field '{key}' ({what})", key)
+    value = body[key]
+    if not isinstance(value, list):
+        raise RequestError(f"field '{key}' must be an array, got {json_type(value)}", key)
+    return value
+
+
+def _sample(index: int, query: object, prompt: object, label: object) -> Sample | RequestError:
+    try:
+        if not isinstance(query, str):
+            raise RequestError(f"query[{index}] must be a string, got {json_type(query)}", f"query[{index}]")
+        if prompt is not None and not isinstance(prompt, str):
+            raise RequestError(f"prompts[{index}] must be a string, got {json_type(prompt)}",
+                               f"prompts[{index}]")
+        tests = parse_label(label, index)
+    except RequestError as exc:
+        return exc
+    return response_from_query(query, prompt or ""), tests
 
 
 # -------------------------------------------------------------------------------------------- responses
 EXTRA_LOG_KEYS = (
     "pass_rate", "all_passed", "code_found", "reward_latency_s", "program_s",
-    *(f"status_{s.value}" for s in ProgramStatus),
+    *(f"status_{s.value}" for s in ProgramStatus), "reward_error",
 )
+"""Every sample's ``extra_logs`` keys, the same on the service and in every trainer plug-in, so that a
+run's metrics do not change when its reward moves between them."""
 
 
-def extra_logs(results: Sequence[RewardResult], latency_s: float) -> dict[str, list[float]]:
-    """Per-sample numbers under fixed keys (see the module docstring): their mean over a training step is
-    the step's mean pass rate, all-pass fraction, fraction with code found, status fractions, latency."""
+def extra_logs(results: Sequence[RewardResult | None], latency_s: float) -> dict[str, list[float]]:
+    """Per-sample numbers under :data:`EXTRA_LOG_KEYS` (see the module docstring): their mean over a
+    training step is the step's mean pass rate, all-pass fraction, fraction with code found, status
+    fractions, latency and fraction of samples not scored. None is a sample that could not be scored: 0
+    everywhere but its latency and ``reward_error`` (1)."""
     logs: dict[str, list[float]] = {key: [] for key in EXTRA_LOG_KEYS}
     for r in results:
-        logs["pass_rate"].append(float(r.pass_rate))
-        logs["all_passed"].append(1.0 if r.all_passed else 0.0)
-        logs["code_found"].append(0.0 if r.status is ProgramStatus.NO_CODE else 1.0)
-        logs["reward_latency_s"].append(round(float(latency_s), 6))
-        logs["program_s"].append(round(float(r.duration_s), 6))
-        for status in ProgramStatus:
-            logs[f"status_{status.value}"].append(1.0 if r.status is status else 0.0)
+        sample = dict.fromkeys(EXTRA_LOG_KEYS, 0.0)
+        if r is None:
+            sample["reward_error"] = 1.0
+        else:
+            sample["pass_rate"] = float(r.pass_rate)
+            sample["all_passed"] = 1.0 if r.all_passed else 0.0
+            sample["code_found"] = 0.0 if r.status is ProgramStatus.NO_CODE else 1.0
+            sample["program_s"] = round(float(r.duration_s), 6)
+            sample[f"status_{r.status.value}"] = 1.0
+        sample["reward_latency_s"] = round(float(latency_s), 6)
+        for key, value in sample.items():
+            logs[key].append(value)
     return logs
 
 
-def build_get_reward_response(results: Sequence[RewardResult], latency_s: float) -> dict:
-    """``{"rewards": [...], "scores": [...], "extra_logs": {...}}`` in request order."""
+def build_get_reward_response(outcomes: Sequence[RewardResult | RequestError], latency_s: float) -> dict:
+    """``{"rewards", "scores", "extra_logs", "errors"}`` in request order; a sample that is a RequestError
+    gets reward and score 0, ``reward_error`` 1 and its message in ``errors`` (null for scored samples)."""
+    results = [o if isinstance(o, RewardResult) else None for o in outcomes]
     return {
-        "rewards": [float(r.reward) for r in results],
-        "scores": [float(r.score) for r in results],
+        "rewards": [0.0 if r is None else float(r.reward) for r in results],
+        "scores": [0.0 if r is None else float(r.score) for r in results],
         "extra_logs": extra_logs(results, latency_s),
+        "errors": [None if r is not None else str(o) for r, o in zip(results, outcomes)],
     }

@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 from collections import deque
+from pathlib import Path
+from typing import TextIO
 
 import httpx
 
@@ -21,14 +23,23 @@ _LISTENING = re.compile(r"listening on (http://\S+)")
 
 
 class ServiceProcess:
-    """``python -m acecoder_rl serve --port 0 ARGS`` (or the given port); its log lines are kept."""
+    """``python -m acecoder_rl serve --port 0 ARGS`` (or the given port); its last log lines are kept, and
+    with ``log_path`` every line is also appended to that file (created with its directory), under a line
+    that says when and how the service was started."""
 
     def __init__(self, args: list[str] = (), *, port: int = 0, env: dict | None = None,
-                 start_timeout: float = 60.0) -> None:
+                 start_timeout: float = 60.0, log_path: Path | None = None) -> None:
         argv = [sys.executable, "-m", "acecoder_rl", "serve", "--port", str(port), *args]
         self.lines: deque[str] = deque(maxlen=2000)
+        self._log_file: TextIO | None = None
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+        if log_path is not None:  # before the reader starts: the header comes first
+            self._log_file = log_path.open("a", encoding="utf-8", errors="replace", buffering=1)
+            self._log_file.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} acecoder-rl serve --port {port} "
+                                 f"{' '.join(args)}\n")
         self._listening = threading.Event()
         self.url: str | None = None
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -39,13 +50,19 @@ class ServiceProcess:
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-            m = _LISTENING.search(line)
-            if m and self.url is None:
-                self.url = m.group(1).rstrip(";,)")
-                self._listening.set()
-        self._listening.set()
+        try:
+            for line in self.proc.stderr:
+                self.lines.append(line.rstrip("\n"))
+                if self._log_file is not None:
+                    self._log_file.write(line)
+                m = _LISTENING.search(line)
+                if m and self.url is None:
+                    self.url = m.group(1).rstrip(";,)")
+                    self._listening.set()
+        finally:
+            if self._log_file is not None:
+                self._log_file.close()
+            self._listening.set()
 
     @property
     def pid(self) -> int:

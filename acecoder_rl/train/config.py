@@ -17,9 +17,9 @@ whose per-prompt baseline is zero with one sample per prompt, PPO without a crit
 divide, and so on. :func:`load_run_config` adds the file (the one in the ``extends`` chain that set the key)
 to every message.
 
-Paths in ``data``, ``reward.plugin``, ``checkpoints`` and ``logging`` are relative to the directory the
-command is run in (like any CLI); only ``extends`` is relative to the file. ``{name}`` in checkpoint and
-log paths is replaced by the run name, so one base config serves many runs.
+Paths in ``data``, ``reward.plugin``, ``reward.service.start.log_path``, ``checkpoints`` and ``logging`` are
+relative to the directory the command is run in (like any CLI); only ``extends`` is relative to the file.
+``{name}`` in checkpoint and log paths is replaced by the run name, so one base config serves many runs.
 """
 from __future__ import annotations
 
@@ -120,6 +120,10 @@ class ServiceStart(_Section):
     advertise_host: str | None = Field(
         None, description="Host name the trainer's nodes use to reach the service [default: this host].")
     startup_timeout_s: float = Field(300.0, gt=0)
+    log_path: str = Field("runs/{name}/reward_service.log",
+                          description="The service's log, appended to (beside the checkpoints).")
+    unhealthy_after_s: float = Field(
+        60.0, gt=0, description="/health failing this long stops the run (the service exiting: at once).")
 
 
 class ServiceSection(_Section):
@@ -503,6 +507,9 @@ class RunConfig(_Section):
         templated = {"checkpoints.save_path": self.checkpoints.save_path,
                      "checkpoints.output_dir": self.checkpoints.output_dir,
                      "logging.tensorboard_dir": self.logging.tensorboard_dir}
+        start = self.reward.service.start if self.reward.service is not None else None
+        if start is not None:
+            templated["reward.service.start.log_path"] = start.log_path
         for key, value in templated.items():
             if value is None:
                 continue

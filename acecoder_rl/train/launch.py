@@ -13,7 +13,10 @@ Without an address the same command runs as a child process here, with local pat
 local Ray instance itself.
 
 A service that the config asks to start (``reward.service.start``) is started before either, and stopped
-after the run ends however it ends.
+after the run ends however it ends. Its log goes to ``reward.service.start.log_path`` (in the run's
+directory, ``runs/<name>/``, by default); if it dies while the run lasts (its process exits, or its
+``/health`` fails for ``unhealthy_after_s``), the trainer is stopped (the foreground process interrupted,
+the Ray job stopped) and the run fails with the service's last log lines.
 """
 from __future__ import annotations
 
@@ -53,6 +56,9 @@ if TYPE_CHECKING:
 # Never uploaded with the package: byte code is rebuilt on the nodes, and stale files would shadow sources.
 UPLOAD_EXCLUDES = ["__pycache__/", "*.pyc"]
 JOB_POLL_S = 2.0
+TRAINER_STOP_GRACE_S = 30.0
+"""A foreground trainer interrupted because its reward service died gets this long to exit before a kill."""
+SERVICE_LOG_TAIL = 20
 
 
 def default_plugin() -> Path:
@@ -81,6 +87,8 @@ class RunPlan:
     upload: dict[str, Path] = field(default_factory=dict)
     """Cluster runs: name in the job's working directory -> file on this machine."""
     py_modules: list[Path] = field(default_factory=list)
+    service_log: Path | None = None
+    """The log of the reward service the run starts, if it starts one."""
 
     @property
     def secret_names(self) -> list[str]:
@@ -112,6 +120,7 @@ class RunPlan:
             args = serve_args(start, self.cfg.reward.engine)
             lines.append(f"# reward service, up before the trainer and stopped after it: acecoder-rl serve "
                          f"--port {start.port} {shlex.join(args)}")
+            lines.append(f"# its log: {self.service_log}; if it dies, the run is stopped")
             if self.makes_token:
                 lines.append(f"# with a token made for the run (${TOKEN_ENV} is not set), given to the "
                              "trainer too")
@@ -144,9 +153,11 @@ def plan_run(cfg: RunConfig, *, address: str | None, resume: bool = False, base_
     data = data if data.is_absolute() else base_dir / data
     if cfg.data.ship or not address:
         local["data.path"] = data
-    urls = None
+    urls = service_log = None
     if cfg.reward.where == "service" and cfg.reward.service.start is not None:
         urls = [advertised_url(cfg.reward.service.start, hostname)]
+        service_log = Path(cfg.expand(cfg.reward.service.start.log_path))
+        service_log = service_log if service_log.is_absolute() else base_dir / service_log
     env = {**cfg.resources.env_vars, **reward_env(cfg, urls)}
     resume_from = Path(cfg.expand(cfg.checkpoints.save_path)) if resume else None
     if resume_from is not None and not resume_from.is_absolute():
@@ -154,14 +165,15 @@ def plan_run(cfg: RunConfig, *, address: str | None, resume: bool = False, base_
     if not address:
         files = TrainerFiles.local(cfg, base_dir, local.get("reward.plugin"))
         argv = trainer_argv(cfg, files, resume=resume, python=sys.executable)
-        return RunPlan(cfg, None, argv, env, local, resume_from)
+        return RunPlan(cfg, None, argv, env, local, resume_from, service_log=service_log)
     upload = {}
     if "reward.plugin" in local:
         upload[SHIPPED_PLUGIN] = local["reward.plugin"]
     if cfg.data.ship:
         upload[f"{SHIPPED_DATA_DIR}/{data.name}"] = data
     argv = trainer_argv(cfg, TrainerFiles.shipped(cfg, base_dir), resume=resume)
-    return RunPlan(cfg, address, argv, env, local, resume_from, upload, [Path(acecoder_rl.__file__).resolve().parent])
+    package = Path(acecoder_rl.__file__).resolve().parent
+    return RunPlan(cfg, address, argv, env, local, resume_from, upload, [package], service_log)
 
 
 def execute(plan: RunPlan) -> None:
@@ -172,11 +184,11 @@ def execute(plan: RunPlan) -> None:
         env[name] = os.environ[name]
     if plan.makes_token:
         env[TOKEN_ENV] = secrets.token_urlsafe(32)
-    with _reward_service(plan, env.get(TOKEN_ENV)):
+    with _reward_service(plan, env.get(TOKEN_ENV)) as service:
         if plan.address:
-            _run_ray_job(plan, env)
+            _run_ray_job(plan, env, service)
         else:
-            _run_foreground(plan, env)
+            _run_foreground(plan, env, service)
 
 
 def _check_inputs(plan: RunPlan) -> None:
@@ -195,30 +207,57 @@ def _check_inputs(plan: RunPlan) -> None:
 
 
 @contextlib.contextmanager
-def _reward_service(plan: RunPlan, token: str | None) -> Iterator[None]:
+def _reward_service(plan: RunPlan, token: str | None) -> Iterator[StartedService | None]:
     cfg = plan.cfg
     start = cfg.reward.service.start if cfg.reward.where == "service" else None
     if start is None:
-        yield
+        yield None
         return
-    with StartedService(start, cfg.reward.engine, plan.env_vars["ACECODER_REWARD_URL"], token) as url:
-        print(f"acecoder-rl: reward service ready at {url}", file=sys.stderr, flush=True)
-        yield
+    with StartedService(start, cfg.reward.engine, plan.env_vars["ACECODER_REWARD_URL"], token,
+                        plan.service_log) as service:
+        print(f"acecoder-rl: reward service ready at {service.url} (log: {plan.service_log})",
+              file=sys.stderr, flush=True)
+        yield service
 
 
-def _run_foreground(plan: RunPlan, env: dict[str, str]) -> None:
+def _raise_if_service_died(service: StartedService | None) -> None:
+    """The run's reward service died while it lasted: its last log lines, then the run's error."""
+    if service is None or service.death is None:
+        return
+    lines = service.last_lines(SERVICE_LOG_TAIL)
+    print(f"acecoder-rl: the reward service's last {len(lines)} log lines ({service.log_path}):",
+          file=sys.stderr)
+    for line in lines:
+        print(f"    {line}", file=sys.stderr)
+    last = f"; its last log line: {lines[-1].strip()}" if lines else ""
+    raise AcecoderError(f"the reward service died during the run ({service.death}), so the trainer was "
+                        f"stopped{last} (log: {service.log_path})")
+
+
+def _run_foreground(plan: RunPlan, env: dict[str, str], service: StartedService | None) -> None:
     proc = subprocess.Popen(plan.argv, env={**os.environ, **env})
+
+    def stop_trainer() -> None:  # as Ctrl-C would: OpenRLHF shuts its local Ray instance down on SIGINT
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(TRAINER_STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    if service is not None:
+        service.watch(stop_trainer)
     try:
         code = proc.wait()
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGINT)
         proc.wait()
         raise
+    _raise_if_service_died(service)
     if code != 0:
         raise AcecoderError(f"trainer exited with status {code}: {shlex.join(plan.argv[:3])} ...")
 
 
-def _run_ray_job(plan: RunPlan, env: dict[str, str]) -> None:
+def _run_ray_job(plan: RunPlan, env: dict[str, str], service: StartedService | None) -> None:
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     try:
@@ -236,6 +275,8 @@ def _run_ray_job(plan: RunPlan, env: dict[str, str]) -> None:
             raise AcecoderError(f"Ray refused the job: {str(exc).splitlines()[0]} (a data file too large to "
                                 "upload can stay on shared storage: data.ship: false)") from None
     print(f"acecoder-rl: submitted Ray job {job_id} to {plan.address}", file=sys.stderr, flush=True)
+    if service is not None:
+        service.watch(lambda: client.stop_job(job_id))
     try:
         _stream_logs(client, job_id)
         status = _wait_terminal(client, job_id)
@@ -243,6 +284,7 @@ def _run_ray_job(plan: RunPlan, env: dict[str, str]) -> None:
         # The run depends on this process (it holds the reward service, if any): stop the job with it.
         client.stop_job(job_id)
         raise AcecoderError(f"interrupted: stopped Ray job {job_id}") from None
+    _raise_if_service_died(service)
     if status != JobStatus.SUCCEEDED:
         message = (client.get_job_info(job_id).message or "").strip()
         last_line = message.splitlines()[-1] if message else "no message"

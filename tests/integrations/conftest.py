@@ -13,6 +13,7 @@ import pytest
 
 from acecoder_rl.integrations.common import (
     CONFIG_ENV,
+    MAX_FAILED_BATCHES_ENV,
     RAY_ADDRESS_ENV,
     RAY_ENV,
     URL_ENV,
@@ -69,7 +70,7 @@ def backend_env(monkeypatch):
 
     Starts from no ACECODER_REWARD_* variables and a closed shared backend (so the next sample reads the
     environment again), and closes it afterwards."""
-    for var in (URL_ENV, RAY_ENV, CONFIG_ENV, RAY_ADDRESS_ENV):
+    for var in (URL_ENV, RAY_ENV, CONFIG_ENV, RAY_ADDRESS_ENV, MAX_FAILED_BATCHES_ENV):
         monkeypatch.delenv(var, raising=False)
     shared_scorer().close()
 

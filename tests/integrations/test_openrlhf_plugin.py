@@ -1,13 +1,23 @@
-"""reward_fns/openrlhf_reward.py driven by OpenRLHF 0.11's own ``SingleTurnAgentExecutor``: it loads the file,
-tokenizes the prompt, "generates" (a canned completion: the vLLM boundary is the only stand-in), decodes
-prompt + response with special tokens and calls ``reward_func`` through ``asyncio.to_thread``. The outputs
-then go through OpenRLHF's own ``_process_response_into_experience`` and batch split, which is where wrong
-types or shapes would fail."""
+"""acecoder-rl through OpenRLHF 0.11's own code, for each of its reward entry points:
+
+- the plug-in file (``--reward.remote_url reward_fns/openrlhf_reward.py``): OpenRLHF's
+  ``SingleTurnAgentExecutor`` loads the file, tokenizes the prompt, "generates" (a canned completion: the
+  vLLM boundary is the only stand-in), decodes prompt + response with special tokens and calls
+  ``reward_func`` through ``asyncio.to_thread``;
+- the remote URL (``--reward.remote_url http://HOST:PORT/get_reward``): the same executor's
+  ``_fetch_rewards_via_http`` (aiohttp, its retries) against a real ``acecoder-rl serve`` on loopback;
+- an agent (``--train.agent_func_path``): OpenRLHF's ``MultiTurnAgentExecutor`` with an agent whose step
+  scores with ``OpenRLHFReward``.
+
+The outputs then go through OpenRLHF's own ``_process_response_into_experience`` and batch split, which is
+where wrong types, shapes or ``extra_logs`` keys would fail."""
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import json
+import logging
+import socket
 import sys
 import time
 from pathlib import Path
@@ -16,7 +26,17 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from acecoder_rl.integrations.common import CONFIG_ENV, METRIC_KEYS, shared_scorer
+from acecoder_rl.integrations.common import (
+    CONFIG_ENV,
+    MAX_FAILED_BATCHES_ENV,
+    METRIC_KEYS,
+    URL_ENV,
+    ConfigError,
+    Failure,
+    FailureStreak,
+    RewardUnavailable,
+    shared_scorer,
+)
 
 PLUGIN = "openrlhf_reward.py"
 PLUGIN_PATH = Path(__file__).resolve().parents[2] / "reward_fns" / PLUGIN
@@ -39,52 +59,100 @@ class CannedLLM:
         return SimpleNamespace(outputs=[output])
 
 
-def _run_executor(plugin_path, tokenizer, prompts, labels, completions) -> list[dict]:
+def _run_executor(remote_rm_url, tokenizer, prompts, labels, completions, *,
+                  one_at_a_time: bool = False) -> list[dict]:
+    """OpenRLHF's SingleTurnAgentExecutor on every sample (all at once, as its rollout actor does, or one
+    after another where the order of the calls matters)."""
     from openrlhf.utils.agent import SingleTurnAgentExecutor
 
-    executor = SingleTurnAgentExecutor(remote_rm_url=str(plugin_path))
-    assert executor.reward_func is not None  # it took our file's reward_func
+    executor = SingleTurnAgentExecutor(remote_rm_url=str(remote_rm_url))
+    # a .py path: it took our file's reward_func; a URL: it posts to it
+    assert (executor.reward_func is not None) == str(remote_rm_url).endswith(".py")
+
+    def execute(prompt, label, completion):
+        return executor.execute(prompt, label, SimpleNamespace(max_tokens=None, logprobs=None), 100_000,
+                                tokenizer, CannedLLM(tokenizer, completion))
 
     async def run_all():
-        calls = [executor.execute(prompt, label, SimpleNamespace(max_tokens=None, logprobs=None), 100_000,
-                                  tokenizer, CannedLLM(tokenizer, completion))
-                 for prompt, label, completion in zip(prompts, labels, completions, strict=True)]
-        return await asyncio.gather(*calls)
+        samples = list(zip(prompts, labels, completions, strict=True))
+        if one_at_a_time:
+            return [await execute(*sample) for sample in samples]
+        return await asyncio.gather(*(execute(*sample) for sample in samples))
 
     return asyncio.run(run_all())
 
 
+@pytest.fixture
+def openrlhf_log():
+    """The lines OpenRLHF's agent executor logs (its loggers do not propagate to the root logger)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    agent_logger = logging.getLogger("openrlhf.utils.agent")
+    agent_logger.addHandler(handler)
+    yield records
+    agent_logger.removeHandler(handler)
+
+
 @pytest.fixture(scope="module")
-def to_experience(tmp_path_factory):
-    """OpenRLHF's consumer of the executor output (``SamplesGenerator._process_response_into_experience``)
-    and its batch split. Its module imports vLLM, which has no CPU build: a stand-in exposing only the three
-    names imported at module level is put on sys.path when vLLM is not installed, and removed afterwards."""
+def service():
+    """A real `acecoder-rl serve` on a loopback port, with the reference engine's settings."""
+    from acecoder_rl.service.process import ServiceProcess
+
+    with ServiceProcess(["--workers", "2", "--log-level", "warning"]) as server:
+        server.wait_ready()
+        yield server
+
+
+def _dead_url() -> str:
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture(scope="module")
+def import_openrlhf(tmp_path_factory):
+    """Import OpenRLHF modules whose import chain reaches vLLM, which has no CPU build: a stand-in exposing
+    only the names imported at module level is put on sys.path when vLLM is not installed, and removed
+    afterwards."""
+    import importlib
     import importlib.util
 
-    stub_names = []
-    if importlib.util.find_spec("vllm") is None:
-        root = tmp_path_factory.mktemp("vllm_stand_in")
-        (root / "vllm" / "inputs").mkdir(parents=True)
-        (root / "vllm" / "utils").mkdir()
-        (root / "vllm" / "__init__.py").write_text("__version__ = '0.0'\nclass SamplingParams:\n    pass\n")
-        (root / "vllm" / "inputs" / "__init__.py").write_text("class TokensPrompt(dict):\n    pass\n")
-        (root / "vllm" / "utils" / "__init__.py").write_text("def random_uuid():\n    return '0'\n")
-        sys.path.insert(0, str(root))
-        stub_names = ["vllm", "vllm.inputs", "vllm.utils"]
-    try:
-        from openrlhf.trainer.ppo_utils.experience import Experience, split_experience_batch
-        from openrlhf.trainer.ppo_utils.samples_generator import SamplesGenerator
-    finally:
-        if stub_names:
-            sys.path.remove(str(root))
-            for name in stub_names:
-                sys.modules.pop(name, None)
+    def load(*names: str) -> list:
+        stub_names = []
+        if importlib.util.find_spec("vllm") is None:
+            root = tmp_path_factory.mktemp("vllm_stand_in")
+            (root / "vllm" / "inputs").mkdir(parents=True)
+            (root / "vllm" / "utils").mkdir()
+            (root / "vllm" / "__init__.py").write_text("__version__ = '0.0'\n"
+                                                       "class SamplingParams:\n    pass\n")
+            (root / "vllm" / "inputs" / "__init__.py").write_text("class TokensPrompt(dict):\n    pass\n")
+            (root / "vllm" / "utils" / "__init__.py").write_text("def random_uuid():\n    return '0'\n")
+            sys.path.insert(0, str(root))
+            stub_names = ["vllm", "vllm.inputs", "vllm.utils"]
+        try:
+            return [importlib.import_module(name) for name in names]
+        finally:
+            if stub_names:
+                sys.path.remove(str(root))
+                for name in stub_names:
+                    sys.modules.pop(name, None)
+
+    return load
+
+
+@pytest.fixture(scope="module")
+def to_experience(import_openrlhf):
+    """OpenRLHF's consumer of the executor output (``SamplesGenerator._process_response_into_experience``)
+    and its batch split."""
+    experience, samples_generator = import_openrlhf("openrlhf.trainer.ppo_utils.experience",
+                                                    "openrlhf.trainer.ppo_utils.samples_generator")
 
     def convert(outputs: list[dict]):
-        experiences = [SamplesGenerator._process_response_into_experience(None, o, max_len=100_000)
-                       for o in outputs]
-        batch = Experience.concat_experiences(experiences, pad_token_id=0)
-        split_experience_batch(batch)  # raises when an info value's length differs from the batch size
+        process = samples_generator.SamplesGenerator._process_response_into_experience
+        batch = experience.Experience.concat_experiences([process(None, o, max_len=100_000) for o in outputs],
+                                                         pad_token_id=0)
+        experience.split_experience_batch(batch)  # raises when an info value's length differs from the batch
         return batch
 
     return convert
@@ -153,19 +221,195 @@ def test_direct_calls_never_raise(local_backend, load_plugin, warnings_log):
     assert out["rewards"].shape == (0,) and set(out["extra_logs"]) == set(METRIC_KEYS)
 
 
-def test_bad_config_gives_zero_with_the_reason_and_no_exception(backend_env, load_plugin, caplog):
+@pytest.mark.parametrize("env, words", [
+    ({CONFIG_ENV: '{"wrokers": 2}'}, "ACECODER_REWARD_CONFIG: unknown reward config key(s): wrokers"),
+    ({CONFIG_ENV: "{workers: 2}"}, "ACECODER_REWARD_CONFIG is not valid JSON"),
+    ({URL_ENV: "http://127.0.0.1:1", CONFIG_ENV: '{"mode": "binary"}'},
+     "has no effect with ACECODER_REWARD_URL"),
+    ({MAX_FAILED_BATCHES_ENV: "many"}, "ACECODER_REWARD_MAX_FAILED_BATCHES='many'"),
+])
+def test_a_configuration_error_raises_at_the_first_call(backend_env, load_plugin, tiny_tokenizer, helpers,
+                                                         caplog, openrlhf_log, to_experience, env, words):
     caplog.set_level("WARNING", logger="acecoder_rl.integrations")
-    backend_env(**{CONFIG_ENV: '{"wrokers": 2}'})
+    backend_env(**env)
     reward_func = load_plugin(PLUGIN, "reward_func").reward_func
     prompt = "<|im_start|>user\nWrite f.<|im_end|>\n<|im_start|>assistant\n"
-    for _ in range(3):
-        out = reward_func([prompt + "def f():\n    return 1<|im_end|>"], [prompt], [["assert f() == 1"]])
-        assert out["rewards"].tolist() == [0.0] and out["extra_logs"]["reward_error"].tolist() == [1.0]
-    errors = [r for r in caplog.records if r.levelname == "ERROR"]
-    assert len(errors) == 1  # the backend is not rebuilt (nor the error repeated) on every sample
-    assert "unknown reward config key(s): wrokers" in errors[0].getMessage()
-    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 1 and "wrokers" in warnings[0]  # repeats are summarised, not logged per sample
+    for _ in range(3):  # the first call raises, and so does every later one, without a retry delay
+        with pytest.raises(ConfigError) as info:
+            reward_func([prompt + "def f():\n    return 1<|im_end|>"], [prompt], [["assert f() == 1"]])
+        assert words in str(info.value) and "\n" not in str(info.value)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and words in errors[0]  # one ERROR line, not one per sample
+
+    # Through OpenRLHF's executor: it logs the exception (at INFO) and leaves the samples without a reward,
+    # so that its experience maker refuses the step ("reward_model_group is required when rewards are not
+    # precomputed") instead of training on zeros.
+    prompts = [helpers.chat_prompt(tiny_tokenizer, "Write f.")] * 2
+    outputs = _run_executor(PLUGIN_PATH, tiny_tokenizer, prompts, [["assert f() == 1"]] * 2,
+                            ["def f():\n    return 1"] * 2)
+    assert [o["reward"] for o in outputs] == [None, None]
+    assert any(words in r.getMessage() for r in openrlhf_log)
+    assert to_experience(outputs).rewards is None
+
+
+@pytest.mark.parametrize("label, words", [
+    ("", "which OpenRLHF sends when --data.label_key is not set"),
+    ([{"role": "user", "content": "Write f."}], "holds chat messages, not tests"),
+])
+def test_a_wrong_label_key_raises_at_the_first_call(local_backend, load_plugin, tiny_tokenizer, helpers,
+                                                     caplog, label, words):
+    caplog.set_level("ERROR", logger="acecoder_rl.integrations")
+    reward_func = load_plugin(PLUGIN, "reward_func").reward_func
+    with pytest.raises(ConfigError, match="--data.label_key test_cases"):
+        reward_func(["q"], ["p"], [label])
+    caplog.clear()
+    prompts = [helpers.chat_prompt(tiny_tokenizer, "Write f.")] * 3
+    outputs = _run_executor(PLUGIN_PATH, tiny_tokenizer, prompts, [label] * 3, ["def f():\n    return 1"] * 3)
+    assert [o["reward"] for o in outputs] == [None] * 3
+    errors = [r.getMessage() for r in caplog.records]
+    assert len(errors) == 1 and words in errors[0]  # once for the rollout actor, not once per sample
+
+
+def test_an_outage_raises_after_the_configured_streak(backend_env, load_plugin, tiny_tokenizer, helpers,
+                                                      caplog, openrlhf_log):
+    caplog.set_level("ERROR", logger="acecoder_rl.integrations")
+    backend_env(**{URL_ENV: _dead_url(), MAX_FAILED_BATCHES_ENV: "3"})
+    client = shared_scorer().get()
+    client.retries, client.backoff = 1, 0.05  # the client's own retry loop, shortened
+    prompts = [helpers.chat_prompt(tiny_tokenizer, "Write f.")] * 5
+    outputs = _run_executor(PLUGIN_PATH, tiny_tokenizer, prompts, [["assert f() == 1"]] * 5,
+                            ["def f():\n    return 1"] * 5, one_at_a_time=True)
+    # Two calls in a row failed: reward 0, marked; the third and later raise, so OpenRLHF has no reward
+    # for them and stops the step.
+    assert [o["reward"] is None for o in outputs] == [False, False, True, True, True]
+    assert [o["extra_logs"]["reward_error"].item() for o in outputs[:2]] == [1.0, 1.0]
+    assert [o["reward"].item() for o in outputs[:2]] == [0.0, 0.0]
+    errors = [r.getMessage() for r in caplog.records]
+    assert len(errors) == 1 and "no sample was scored in 3 reward calls in a row" in errors[0]
+    assert "reward service gave no answer after 2 attempts" in errors[0]
+    assert sum("no sample was scored" in r.getMessage() for r in openrlhf_log) == 3
+
+
+def test_the_streak_counts_only_calls_that_scored_nothing():
+    streak = FailureStreak(limit=2)
+    failed, scored = Failure("down"), object()
+    streak.record([failed], "test")
+    streak.record([failed, scored], "test")  # one sample scored: the streak ends
+    streak.record([], "test")  # nothing to score: not counted
+    streak.record([failed], "test")
+    with pytest.raises(RewardUnavailable, match="2 reward calls in a row"):
+        streak.record([failed, failed], "test")
+    with pytest.raises(RewardUnavailable, match="3 reward calls in a row"):
+        streak.record([failed], "test")
+    streak.record([scored], "test")
+    assert streak.count == 0
+    never = FailureStreak(environ={MAX_FAILED_BATCHES_ENV: "0"})
+    for _ in range(100):
+        never.record([failed], "test")
+    assert FailureStreak(environ={}).__reduce__()[1][0] is None and never.limit == 0
+
+
+def test_keyword_arguments_are_accepted(local_backend, load_plugin):
+    """OpenRLHF's example signature is ``reward_func(queries, prompts, labels, **kwargs)``."""
+    reward_func = load_plugin(PLUGIN, "reward_func").reward_func
+    prompt = "<|im_start|>user\nWrite f.<|im_end|>\n<|im_start|>assistant\n"
+    out = reward_func(queries=[prompt + "def f():\n    return 1<|im_end|>"], prompts=[prompt],
+                      labels=[["assert f() == 1"]], datasources=["acecode"], step=3)
+    assert out["rewards"].tolist() == [1.0] and list(out["extra_logs"]) == list(METRIC_KEYS)
+
+
+# --------------------------------------------------------------------------------------- remote URL
+def test_remote_url_scores_each_sample_and_marks_a_malformed_one(service, items, reference, tiny_tokenizer,
+                                                                helpers):
+    """OpenRLHF's own HTTP client against the service: a batch (as it shards one over its URLs) holding one
+    malformed label is answered 200, that sample with 0 and reward_error 1, the others scored."""
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    executor = SingleTurnAgentExecutor(remote_rm_url=[f"{service.url}/get_reward"])
+    prompt = helpers.chat_prompt(tiny_tokenizer, "Write it.")
+    good = items[:6]
+    queries = [prompt + c + "<|im_end|>" for c, _ in good] + [prompt + "x = 1"]
+    labels = [t for _, t in good] + ["not a list of tests"]
+    [answer] = asyncio.run(executor._fetch_rewards_via_http(queries, [prompt] * len(queries), labels))
+    expected = [reward for reward, *_ in reference[:6]]
+    assert answer["rewards"] == pytest.approx(expected + [0.0], abs=1e-6)
+    assert answer["scores"][-1] == 0.0
+    assert list(answer["extra_logs"]) == list(METRIC_KEYS)
+    assert answer["extra_logs"]["reward_error"] == [0.0] * 6 + [1.0]
+    assert answer["errors"][:6] == [None] * 6
+    assert "labels[6] is a string but not a JSON array" in answer["errors"][6]
+
+
+def test_remote_url_and_plugin_give_the_same_rewards_and_metrics(service, local_backend, items,
+                                                                  tiny_tokenizer, helpers, to_experience):
+    """One sample per request, as OpenRLHF 0.11 sends them: rewards, scores and every extra_logs value but
+    the timings are those of the plug-in file, failed samples included, so a run's metrics do not change
+    when its reward moves from one to the other."""
+    chosen = items[:4] + items[-3:]
+    prompts = [helpers.chat_prompt(tiny_tokenizer, f"Task {i}.") for i in range(len(chosen) + 2)]
+    labels = [json.dumps(t) for _, t in chosen] + [[], "[1, 2]"]  # the last two are malformed
+    completions = [c for c, _ in chosen] + ["x = 1", "x = 1"]
+    remote = _run_executor(f"{service.url}/get_reward", tiny_tokenizer, prompts, labels, completions)
+    plugin = _run_executor(PLUGIN_PATH, tiny_tokenizer, prompts, labels, completions)
+    timings = ("reward_latency_s", "program_s")
+    for r, p in zip(remote, plugin, strict=True):
+        assert list(r["extra_logs"]) == list(p["extra_logs"]) == list(METRIC_KEYS)
+        assert r["reward"] == pytest.approx(p["reward"].tolist(), abs=1e-6)
+        assert r["scores"] == pytest.approx(p["scores"].tolist(), abs=1e-6)
+        for key in METRIC_KEYS:
+            if key not in timings:
+                assert r["extra_logs"][key] == p["extra_logs"][key].tolist(), key
+    assert [r["extra_logs"]["reward_error"] for r in remote[-3:]] == [[0.0], [1.0], [1.0]]
+    for outputs in (remote, plugin):
+        batch = to_experience(outputs)
+        assert all(batch.info[key].numel() == len(outputs) for key in METRIC_KEYS)
+
+
+# --------------------------------------------------------------------------------------------- agent
+AGENT_FILE = """\
+import asyncio
+from openrlhf.utils.agent import AgentInstanceBase, MultiTurnAgentExecutor
+from acecoder_rl.integrations import OpenRLHFReward
+
+reward_func = OpenRLHFReward()
+
+class AgentInstance(AgentInstanceBase):
+    def __init__(self, *args, **kwargs):
+        pass
+
+    async def step(self, states, **kwargs):  # one step: score the response, end the episode
+        obs, action = states["observation_text"], states["action_text"]
+        answer = await asyncio.to_thread(reward_func, [obs + action], [obs], [states["label"]])
+        return {**answer, "environment_feedback": "", "done": True}
+
+class AgentExecutor(MultiTurnAgentExecutor):
+    def __init__(self):
+        super().__init__(AgentInstance)
+"""
+
+
+def test_an_agent_can_return_the_plugins_answer(local_backend, import_openrlhf, items, reference,
+                                                tiny_tokenizer, helpers, to_experience, tmp_path):
+    """``--train.agent_func_path``: the README's one-step agent, loaded by OpenRLHF's own loader and run by
+    its MultiTurnAgentExecutor."""
+    [vllm_engine] = import_openrlhf("openrlhf.trainer.ray.vllm_engine")
+    (tmp_path / "agent.py").write_text(AGENT_FILE)
+    executor = vllm_engine._load_agent_executor(str(tmp_path / "agent.py"))
+    chosen = items[:3] + items[-2:]
+    prompts = [helpers.chat_prompt(tiny_tokenizer, f"Task {i}.") for i in range(len(chosen))]
+
+    async def run_all():
+        return await asyncio.gather(*(
+            executor.execute(prompt, tests, SimpleNamespace(max_tokens=None, logprobs=None), 100_000,
+                             tiny_tokenizer, CannedLLM(tiny_tokenizer, completion))
+            for prompt, (completion, tests) in zip(prompts, chosen, strict=True)))
+
+    outputs = asyncio.run(run_all())
+    expected = [reward for reward, *_ in reference[:3] + reference[-2:]]
+    assert [o["reward"] for o in outputs] == pytest.approx(expected, abs=1e-6)
+    assert all(list(o["extra_logs"]) == list(METRIC_KEYS) for o in outputs)
+    batch = to_experience(outputs)
+    assert batch.rewards.tolist() == pytest.approx(expected, abs=1e-6)
 
 
 def test_64_concurrent_calls_take_about_one_batch(backend_env, load_plugin):

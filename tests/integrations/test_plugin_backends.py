@@ -8,13 +8,16 @@ import logging
 
 import pytest
 
-from acecoder_rl.integrations import common
+from acecoder_rl.integrations import OpenRLHFReward, common
 from acecoder_rl.integrations.common import (
     CONFIG_ENV,
+    METRIC_KEYS,
     RAY_ADDRESS_ENV,
     RAY_ENV,
     URL_ENV,
     BackendError,
+    BackendSpec,
+    ConfigError,
     FailureLog,
     SharedScorer,
     backend_from_env,
@@ -52,7 +55,7 @@ def test_selection_from_the_environment():
     ({CONFIG_ENV: '{"workers": 0}'}, "RewardConfig.workers must be between 1 and 256"),
 ])
 def test_bad_settings_are_errors_naming_the_variable(env, message):
-    with pytest.raises(BackendError) as info:
+    with pytest.raises(ConfigError) as info:
         backend_from_env(env)
     assert message in str(info.value)
 
@@ -73,19 +76,44 @@ def test_shared_backend_is_built_once_reused_and_rebuilt_after_close():
         first.score(["x = 1"], [["assert x == 1"]])
 
 
-def test_failed_start_fails_fast_then_is_retried(monkeypatch, caplog):
+def test_a_configuration_error_is_kept_until_close(caplog):
     caplog.set_level(logging.ERROR, logger="acecoder_rl.integrations")
     environ = {CONFIG_ENV: '{"workers": -1}'}
     shared = SharedScorer(environ)
-    with pytest.raises(BackendError, match="workers must be between"):
+    with pytest.raises(ConfigError, match="workers must be between"):
         shared.get()
-    environ[CONFIG_ENV] = '{"workers": 1}'  # fixed, but within the retry delay the old reason stands
-    with pytest.raises(BackendError, match="workers must be between"):
+    environ[CONFIG_ENV] = '{"workers": 1}'  # the environment of a running process does not change: no retry
+    with pytest.raises(ConfigError, match="workers must be between"):
         shared.get()
     assert len(caplog.records) == 1
-    monkeypatch.setattr(common, "RETRY_BUILD_AFTER_S", 0.0)
+    shared.close()  # reads the environment again
     try:
         assert isinstance(shared.get(), RewardEngine)
+    finally:
+        shared.close()
+
+
+def test_failed_start_fails_fast_then_is_retried(monkeypatch, caplog):
+    caplog.set_level(logging.ERROR, logger="acecoder_rl.integrations")
+    builds = []
+
+    def build(spec):
+        builds.append(spec)
+        if len(builds) == 1:
+            raise RuntimeError("no sandbox on this machine")
+        return RewardEngine(spec.config)
+
+    monkeypatch.setattr(BackendSpec, "build", build)
+    shared = SharedScorer({CONFIG_ENV: '{"workers": 1}'})
+    with pytest.raises(BackendError, match="no sandbox on this machine") as info:
+        shared.get()
+    assert not isinstance(info.value, ConfigError)
+    with pytest.raises(BackendError, match="no sandbox on this machine"):  # within the retry delay
+        shared.get()
+    assert len(caplog.records) == 1 and len(builds) == 1
+    monkeypatch.setattr(common, "RETRY_BUILD_AFTER_S", 0.0)
+    try:
+        assert isinstance(shared.get(), RewardEngine) and len(builds) == 2
     finally:
         shared.close()
 
@@ -149,6 +177,9 @@ def test_ray_pool_backend(backend_env, items, reference, helpers):
         backend_env(**{RAY_ENV: "1", CONFIG_ENV: json.dumps({"timeout_per_test": 4.0})})
         rewards = helpers.adapter_rewards(items[:N_FIXTURE])
         assert isinstance(shared_scorer().get(), RayRewardPool)
+        # The OpenRLHF plug-in reports the same extra_logs keys on the Ray pool as on the other backends.
+        openrlhf = OpenRLHFReward()(["p" + items[0][0]], ["p"], [items[0][1]])
+        assert list(openrlhf["extra_logs"]) == list(METRIC_KEYS)
         shared_scorer().close()
     finally:
         if started_here:

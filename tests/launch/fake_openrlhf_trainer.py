@@ -5,7 +5,8 @@ Selected with ``ACECODER_OPENRLHF_MODULE=fake_openrlhf_trainer`` (the directory 
 files its data and reward flags name (present? same bytes?), where ``acecoder_rl`` was imported from, the
 reward environment, the reward service's /health status when there is one, and, with
 ``FAKE_TRAINER_SAMPLE`` = JSON ``{"query", "prompt", "label"}``, the rewards that the reward plug-in gives
-that sample when loaded the way OpenRLHF loads it. Exits with ``$FAKE_TRAINER_EXIT`` (default 0).
+that sample when loaded the way OpenRLHF loads it. Then, with ``FAKE_TRAINER_SLEEP``, it "trains" for
+that many seconds (what a stopped run interrupts). Exits with ``$FAKE_TRAINER_EXIT`` (default 0).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -53,6 +55,7 @@ def main() -> None:
         report["rewards"] = _score(args[args.index("--reward.remote_url") + 1], json.loads(sample))
     Path(os.environ["FAKE_TRAINER_REPORT"]).write_text(json.dumps(report))
     print("fake trainer: report written", flush=True)
+    time.sleep(float(os.environ.get("FAKE_TRAINER_SLEEP", "0")))
     sys.exit(int(os.environ.get("FAKE_TRAINER_EXIT", "0")))
 
 

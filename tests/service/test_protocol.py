@@ -4,6 +4,7 @@ import json
 import httpx
 import pytest
 
+from acecoder_rl.integrations.common import METRIC_KEYS
 from acecoder_rl.reward.results import ProgramStatus, RewardResult, TestStatus
 from acecoder_rl.service.client import _retry_after, normalise_urls
 from acecoder_rl.service.openrlhf_protocol import (
@@ -81,31 +82,50 @@ def test_labels_list_or_json_string():
     assert parse_label(json.dumps(tests), 0) == tests
     req = parse_get_reward_request({"query": [CHATML + CODE, CHATML + CODE], "prompts": [CHATML, CHATML],
                                     "labels": [tests, json.dumps(tests)], "extra": 1})
-    assert req.labels == [tests, tests] and req.completions() == [CODE, CODE]
+    assert req.samples == [(CODE, tests), (CODE, tests)] and req.errors() == []
 
 
 @pytest.mark.parametrize("body, field, words", [
     ([], None, "JSON object"),
     ({"prompts": [], "labels": []}, "query", "missing field 'query'"),
     ({"query": ["q"], "prompts": ["p"]}, "labels", "missing field 'labels'"),
-    ({"query": "q", "prompts": ["p"], "labels": [["t"]]}, "query", "array of strings"),
-    ({"query": ["q", 3], "prompts": ["p", "p"], "labels": [["t"], ["t"]]}, "query[1]", "must be a string"),
+    ({"query": "q", "prompts": ["p"], "labels": [["t"]]}, "query", "must be an array"),
+    ({"query": ["q"], "prompts": "p", "labels": [["t"]]}, "prompts", "must be an array"),
+    ({"query": ["q"], "prompts": ["p"], "labels": {"0": ["t"]}}, "labels", "must be an array"),
     ({"query": ["q"], "prompts": ["p", "p"], "labels": [["t"]]}, "query,prompts,labels", "same length"),
-    ({"query": ["q", "q"], "prompts": ["p", "p"], "labels": [["t"], 5]}, "labels[1]", "got a number"),
-    ({"query": ["q"], "prompts": ["p"], "labels": ["not json"]}, "labels[0]", "not a JSON array"),
-    ({"query": ["q"], "prompts": ["p"], "labels": ['{"a": 1}']}, "labels[0]", "decodes to an object"),
-    ({"query": ["q"], "prompts": ["p"], "labels": [[]]}, "labels[0]", "is empty"),
-    ({"query": ["q"], "prompts": ["p"], "labels": [["ok", 7]]}, "labels[0][1]", "must be a string"),
 ])
-def test_get_reward_request_errors_name_the_field(body, field, words):
+def test_requests_malformed_as_a_whole_are_errors_naming_the_field(body, field, words):
     with pytest.raises(RequestError) as info:
         parse_get_reward_request(body)
     assert info.value.field == field and words in str(info.value)
 
 
+@pytest.mark.parametrize("query, prompt, label, field, words", [
+    ("q", "p", 5, "labels[1]", "got a number"),
+    ("q", "p", "not json", "labels[1]", "not a JSON array"),
+    ("q", "p", '{"a": 1}', "labels[1]", "decodes to an object"),
+    ("q", "p", [], "labels[1]", "is empty"),
+    ("q", "p", ["ok", 7], "labels[1][1]", "must be a string"),
+    ("q", "p", "", "labels[1]", "--data.label_key is not set"),
+    ("q", "p", [{"role": "user", "content": "hi"}], "labels[1]", "holds chat messages"),
+    (3, "p", ["t"], "query[1]", "must be a string"),
+    ("q", 3, ["t"], "prompts[1]", "must be a string"),
+])
+def test_a_malformed_sample_is_marked_and_the_others_kept(query, prompt, label, field, words):
+    req = parse_get_reward_request({"query": [CHATML + CODE, query, CHATML + CODE],
+                                    "prompts": [CHATML, prompt, CHATML],
+                                    "labels": [["assert f(1) == 2"], label, ["assert f(1) == 2"]]})
+    good, bad, also_good = req.samples
+    assert good == also_good == (CODE, ["assert f(1) == 2"]) and req.scoreable() == [good, also_good]
+    assert isinstance(bad, RequestError) and req.errors() == [bad]
+    assert bad.field == field and words in str(bad)
+
+
 def test_prompts_may_be_omitted():
     req = parse_get_reward_request({"query": [CHATML + CODE], "labels": [["assert f(1) == 2"]]})
-    assert req.completions() == [CODE]
+    assert req.samples == [(CODE, ["assert f(1) == 2"])]
+    req = parse_get_reward_request({"query": [CHATML + CODE], "prompts": [None], "labels": [["t"]]})
+    assert req.samples == [(CODE, ["t"])]
 
 
 def _result(status: ProgramStatus, tests: list[int]) -> RewardResult:
@@ -120,15 +140,28 @@ def test_response_shape_and_extra_logs():
                _result(ProgramStatus.NO_CODE, [0])]
     out = build_get_reward_response(results, 0.25)
     assert out["rewards"] == [1.0, 0.5, 0.0] and out["scores"] == [1.0, 0.5, 0.0]
+    assert out["errors"] == [None, None, None]
     logs = out["extra_logs"]
-    assert set(logs) == set(EXTRA_LOG_KEYS)
+    assert list(logs) == list(EXTRA_LOG_KEYS) and list(EXTRA_LOG_KEYS) == list(METRIC_KEYS)
     assert all(isinstance(v, list) and len(v) == 3 for v in logs.values())  # one number per sample
     assert logs["pass_rate"] == [1.0, 0.5, 0.0] and logs["code_found"] == [1.0, 1.0, 0.0]
     assert logs["status_ok"] == [1.0, 1.0, 0.0] and logs["status_no_code"] == [0.0, 0.0, 1.0]
     assert logs["all_passed"] == [1.0, 0.0, 0.0] and logs["reward_latency_s"] == [0.25] * 3
+    assert logs["reward_error"] == [0.0, 0.0, 0.0]
     empty = build_get_reward_response([], 0.0)  # OpenRLHF sends empty shards when it has more URLs than samples
     assert empty["rewards"] == [] and set(empty["extra_logs"]) == set(EXTRA_LOG_KEYS)
     json.dumps(out, allow_nan=False)
+
+
+def test_a_failed_sample_is_zero_with_reward_error_and_its_reason():
+    failed = RequestError("labels[1] is empty: a program needs at least one test to be scored", "labels[1]")
+    out = build_get_reward_response([_result(ProgramStatus.OK, [1, 1]), failed], 0.5)
+    assert out["rewards"] == [1.0, 0.0] and out["scores"] == [1.0, 0.0]
+    assert out["errors"] == [None, str(failed)]
+    logs = out["extra_logs"]
+    assert logs["reward_error"] == [0.0, 1.0] and logs["reward_latency_s"] == [0.5, 0.5]
+    others = [key for key in logs if key not in ("reward_error", "reward_latency_s")]
+    assert all(logs[key][1] == 0.0 for key in others)
 
 
 # -------------------------------------------------------------------------------------------- /v1/score

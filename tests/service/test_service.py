@@ -106,8 +106,7 @@ def test_openrlhf_shaped_requests(server, local_results):
     ("/v1/score", {"completions": ["x", "y"], "test_cases": [["assert 1"]]}, 400, "same length"),
     ("/v1/score", {"completions": ["x"], "test_cases": [[]]}, 400, "test_cases[0]"),
     ("/get_reward", {"query": ["q"], "prompts": ["p"]}, 400, "missing field 'labels'"),
-    ("/get_reward", {"query": ["q", "r"], "prompts": ["p", "p"], "labels": [["assert 1"], 7]}, 400, "labels[1]"),
-    ("/get_reward", {"query": ["q"], "prompts": ["p"], "labels": ["[1, 2]"]}, 400, "labels[0][0]"),
+    ("/get_reward", {"query": "q", "prompts": ["p"], "labels": [["assert 1"]]}, 400, "must be an array"),
     ("/get_reward", {"query": ["q"], "prompts": ["p", "p"], "labels": [["assert 1"]]}, 400, "same length"),
 ])
 def test_bad_requests_get_400_naming_the_problem(server, path, body, status, words):
@@ -115,6 +114,26 @@ def test_bad_requests_get_400_naming_the_problem(server, path, body, status, wor
     assert resp.status_code == status
     assert resp.headers["content-type"].startswith("application/json")
     assert words in resp.json()["error"], resp.json()
+
+
+def test_get_reward_scores_the_batch_and_marks_malformed_samples(server):
+    """One malformed label must not cost the batch (OpenRLHF would retry it, then give every sample no
+    reward): its sample gets 0 and reward_error 1, the reason is in ``errors``, the others are scored."""
+    before = _scrape(server.url)
+    prompt = PROMPT.format(task="Write f.")
+    good = prompt + "def f():\n    return 1<|im_end|>"
+    body = {"query": [good, good, 7, good], "prompts": [prompt] * 4,
+            "labels": [["assert f() == 1"], ["assert 1", 7], ["assert f() == 1"], "[1, 2]"]}
+    resp = _post(f"{server.url}/get_reward", body)
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    assert answer["rewards"] == [1.0, 0.0, 0.0, 0.0] and answer["scores"] == [1.0, 0.0, 0.0, 0.0]
+    assert answer["extra_logs"]["reward_error"] == [0.0, 1.0, 1.0, 1.0]
+    assert answer["errors"][0] is None
+    assert [e.split(" ")[0] for e in answer["errors"][1:]] == ["labels[1][1]", "query[2]", "labels[3][0]"]
+    after = _scrape(server.url)
+    key = ("acecoder_reward_unscored_samples_total", ())
+    assert after[key] - before.get(key, 0) == 3
 
 
 def test_other_errors_are_json(server):

@@ -1,16 +1,22 @@
 """`acecoder-rl train` without a Ray address: plan, dry run, and real foreground runs of a stand-in trainer."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import signal
 import socket
+import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from acecoder_rl.cli.app import main
+from acecoder_rl.train import reward_service
 from acecoder_rl.train.config import RunConfig, load_run_config
 from acecoder_rl.train.launch import default_plugin, plan_run, resolve_address
 from acecoder_rl.train.openrlhf_cmd import TRAINER_MODULE_ENV
@@ -171,6 +177,8 @@ def test_reward_service_runs_for_the_length_of_the_run(run_dir):
     assert report["reward_health"] == 200  # up while the trainer ran
     with socket.socket() as s:  # and gone after it
         assert s.connect_ex(("127.0.0.1", port)) != 0
+    log = (run_dir / "runs" / "fg" / "reward_service.log").read_text()  # its log is in the run's directory
+    assert log.startswith("--- ") and f"listening on http://127.0.0.1:{port}" in log
 
 
 def test_reward_service_beyond_loopback_gets_a_token_made_for_the_run(run_dir, monkeypatch, capsys):
@@ -186,7 +194,9 @@ def test_reward_service_beyond_loopback_gets_a_token_made_for_the_run(run_dir, m
               "service": {"start": start}}
     config = write_config(run_dir, reward=reward)
     assert main(["train", str(config), "--dry-run"]) == 0
-    assert "# with a token made for the run ($ACECODER_REWARD_TOKEN is not set)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "# with a token made for the run ($ACECODER_REWARD_TOKEN is not set)" in out
+    assert f"# its log: {run_dir / 'runs' / 'fg' / 'reward_service.log'}; if it dies, the run is stopped" in out
     assert main(["train", str(config)]) == 0
     report = json.loads((run_dir / "report.json").read_text())
     token = report["env"].pop("ACECODER_REWARD_TOKEN")
@@ -209,6 +219,114 @@ def test_reward_service_that_cannot_start_stops_the_run(run_dir, capsys):
     assert "reward service (acecoder-rl serve --host 127.0.0.1 --workers 1 --mode binary) did not become healthy" \
         in capsys.readouterr().err
     assert not (run_dir / "report.json").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _service_config(run_dir: Path, port: int) -> Path:
+    start = {"host": "127.0.0.1", "port": port, "workers": 1}
+    return write_config(run_dir, reward={"where": "service", "engine": {"mode": "binary"},
+                                         "service": {"start": start}})
+
+
+def _terminate_the_service_once_the_trainer_runs(run_dir: Path) -> threading.Thread:
+    """In the background: once the stand-in trainer has written its report (the service answered it),
+    SIGTERM the `acecoder-rl serve` that the launcher (this process) started."""
+    def kill() -> None:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "report.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for entry in os.listdir("/proc"):
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == os.getpid() and "acecoder_rl serve" in cmdline:
+                os.kill(int(entry), signal.SIGTERM)
+
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_reward_service_that_dies_stops_the_run_with_its_last_log_lines(run_dir, monkeypatch, capsys):
+    monkeypatch.setattr(reward_service, "HEALTH_POLL_S", 0.2)
+    monkeypatch.setenv("FAKE_TRAINER_SLEEP", "300")  # a long run: only the dead service can end it early
+    killer = _terminate_the_service_once_the_trainer_runs(run_dir)
+    started = time.monotonic()
+    assert main(["train", str(_service_config(run_dir, _free_port()))]) == 1
+    assert time.monotonic() - started < 120  # the trainer was stopped, not waited for
+    killer.join()
+    err = capsys.readouterr().err
+    log_path = run_dir / "runs" / "fg" / "reward_service.log"
+    assert "acecoder-rl: the reward service's last " in err and f"log lines ({log_path}):" in err
+    assert "received SIGTERM" in err  # a line of the service's own log
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("acecoder-rl: error: the reward service died during the run (it exited with "
+                           "status 0), so the trainer was stopped; its last log line: ")
+    assert last.endswith(f"(log: {log_path})")
+    assert "received SIGTERM" in log_path.read_text()
+
+
+def test_reward_service_that_dies_stops_the_ray_job(run_dir, monkeypatch, capsys):
+    """The same through the Ray Jobs path, with a stand-in for the dashboard's client that runs no job
+    (tests/launch/test_ray_cluster.py submits to a real cluster)."""
+    import ray.job_submission
+
+    class Client:
+        stopped = threading.Event()
+        calls: list[str] = []
+
+        def __init__(self, address: str) -> None:
+            pass
+
+        def submit_job(self, entrypoint: str, runtime_env: dict, submission_id: str) -> str:
+            (run_dir / "report.json").write_text("{}")  # "the job is running"
+            return submission_id
+
+        async def tail_job_logs(self, job_id: str):
+            while not self.stopped.is_set():
+                await asyncio.sleep(0.05)
+            yield "job stopped\n"
+
+        def stop_job(self, job_id: str) -> bool:
+            self.calls.append(f"stop {job_id}")
+            self.stopped.set()
+            return True
+
+        def get_job_status(self, job_id: str):
+            return ray.job_submission.JobStatus.STOPPED
+
+    monkeypatch.setattr(ray.job_submission, "JobSubmissionClient", Client)
+    monkeypatch.setattr(reward_service, "HEALTH_POLL_S", 0.2)
+    killer = _terminate_the_service_once_the_trainer_runs(run_dir)
+    assert main(["train", str(_service_config(run_dir, _free_port())), "--address", "http://head:8265"]) == 1
+    killer.join()
+    assert len(Client.calls) == 1 and Client.calls[0].startswith("stop fg-")
+    err = capsys.readouterr().err
+    assert "received SIGTERM" in err
+    assert "acecoder-rl: error: the reward service died during the run (it exited with status 0)" in err
+
+
+def test_a_service_whose_health_fails_is_declared_dead_after_unhealthy_after_s(monkeypatch):
+    """A live process that stops answering /health 200 (stalled, wedged) counts as dead too, but only
+    after ``unhealthy_after_s`` of failures in a row."""
+    from acecoder_rl.train.config import ServiceStart
+    from acecoder_rl.train.reward_service import StartedService
+
+    monkeypatch.setattr(reward_service, "HEALTH_POLL_S", 0.05)
+    service = StartedService(ServiceStart(unhealthy_after_s=0.5), {}, "http://unused")
+    alive = SimpleNamespace(proc=SimpleNamespace(poll=lambda: None), url=f"http://127.0.0.1:{_free_port()}")
+    stops = []
+    started = time.monotonic()
+    service._watch(alive, lambda: stops.append(time.monotonic() - started))
+    assert len(stops) == 1 and 0.5 <= stops[0] < 5
+    assert service.death.startswith("its /health has not answered 200 for 0.5 s (ConnectError")
 
 
 def test_serve_args_carry_the_engine_settings():
