@@ -11,7 +11,6 @@ import concurrent.futures
 import hashlib
 import json
 import logging
-import queue
 import shutil
 import sys
 import threading
@@ -155,7 +154,7 @@ class RewardEngine:
         life: bubblewrap's --die-with-parent follows the thread that started it, not the process."""
         self._workers = [SandboxWorker(self._spec, slot, self._limits)
                          for slot in range(self.config.n_workers)]
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._queue = _RowQueues(len(self._workers))
         started_events = [concurrent.futures.Future() for _ in self._workers]
         self._threads = [threading.Thread(target=self._serve, args=(w, ev), name=f"reward-worker-{w.slot}",
                                           daemon=True) for w, ev in zip(self._workers, started_events)]
@@ -164,8 +163,7 @@ class RewardEngine:
         return [e for e in (ev.exception() for ev in started_events) if e is not None]
 
     def _stop_threads(self) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
+        self._queue.stop()
         for t in self._threads:
             t.join()
 
@@ -217,7 +215,7 @@ class RewardEngine:
                 return future
             future = concurrent.futures.Future()
             self._inflight[key] = future
-        self._queue.put((key, code, tests, row.hex(), future))
+        self._queue.put((key, code, tests, row.hex(), future), row)
         return future
 
     def _serve(self, worker: SandboxWorker, started: concurrent.futures.Future) -> None:
@@ -228,7 +226,7 @@ class RewardEngine:
             return
         started.set_result(None)
         while True:
-            job = self._queue.get()
+            job = self._queue.get(worker.slot)
             if job is None:  # stopped here, by the thread that started it: its exit would SIGKILL the sandbox
                 worker.stop()  # (--die-with-parent) before the zygotes could stop their processes in order
                 return
@@ -288,6 +286,41 @@ def _row_problem(tests: list[str], cfg: RewardConfig) -> str | None:
     if total > MAX_ROW_CHARS:
         return f"the tests have {total} characters in all, over the {MAX_ROW_CHARS} limit"
     return None
+
+
+class _RowQueues:
+    """The workers' job queues: a row's programs go to one worker (whose judge zygote then plans the row
+    once, not once per worker), and a worker with nothing of its own takes the oldest job of the busiest
+    queue, so no worker idles while another has a backlog."""
+
+    def __init__(self, n: int) -> None:
+        self._queues: list[collections.deque[_Job]] = [collections.deque() for _ in range(n)]
+        self._ready = threading.Condition()
+        self._stopped = False
+
+    def put(self, job: _Job, row: bytes) -> None:
+        with self._ready:
+            self._queues[int.from_bytes(row[:4], "big") % len(self._queues)].append(job)
+            self._ready.notify_all()
+
+    def get(self, slot: int) -> _Job | None:
+        """The next job for worker ``slot``; None once stopped and every queue is empty."""
+        with self._ready:
+            while True:
+                own = self._queues[slot]
+                if own:
+                    return own.popleft()
+                busiest = max(self._queues, key=len)
+                if busiest:
+                    return busiest.popleft()
+                if self._stopped:
+                    return None
+                self._ready.wait()
+
+    def stop(self) -> None:
+        with self._ready:
+            self._stopped = True
+            self._ready.notify_all()
 
 
 class _Cached:
