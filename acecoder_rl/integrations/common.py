@@ -1,7 +1,7 @@
 """What every trainer plug-in shares: the backend chosen by environment variables, one per process, and the
-failure policy (a sample that cannot be scored gets reward 0, a logged reason and ``reward_error = 1``;
-retrying cannot fix a configuration error, and a streak of calls with no sample scored is an outage that
-the trainer should not train through).
+failure policy (a sample that cannot be scored gets a logged reason and ``reward_error = 1``; verl and
+OpenRLHF reward it 0, TRL leaves it out with ``None``; retrying cannot fix a configuration error, and a
+streak of calls with no sample scored is an outage that the trainer should not train through).
 
 Backend selection (read once, when the first sample of the process is scored):
 
@@ -17,13 +17,18 @@ Backend selection (read once, when the first sample of the process is scored):
 A backend that cannot be configured (bad JSON, unknown key, both URL and Ray set...) is a
 :class:`ConfigError`, logged at ERROR once and never retried: the environment does not change in a running
 process. An adapter that passes ``fatal=(ConfigError, ...)`` to :func:`score_pairs` raises it; for the
-others every sample gets reward 0 and ``reward_error = 1``. A backend that cannot be started (no Ray
-cluster, no sandbox...) is logged at ERROR with the reason; every sample scored meanwhile fails, and the
-backend is tried again after :data:`RETRY_BUILD_AFTER_S` seconds.
+others every sample fails with that reason. A backend that cannot be started (no Ray cluster, no
+sandbox...) is logged at ERROR with the reason; every sample scored meanwhile fails, and the backend is
+tried again after :data:`RETRY_BUILD_AFTER_S` seconds.
 
 - ``ACECODER_REWARD_MAX_FAILED_BATCHES`` (default :data:`DEFAULT_MAX_FAILED_BATCHES`; 0: never): a
   :class:`FailureStreak` raises :class:`RewardUnavailable` at that many reward calls in a row in which no
   sample was scored, so that the trainer stops instead of training on zeros.
+
+A forked child (a process pool such as verl's ``prime`` manager's, DataLoader workers) does not use the
+backend it inherited, whose threads, sockets and sandboxes belong to the parent: its first sample starts a
+backend of its own, as in a new process (see :class:`SharedScorer`). Except a Ray pool in a child of a
+process connected to Ray, where Ray's calls hang: that is a :class:`BackendError` at once.
 
 >>> from acecoder_rl.integrations.common import backend_from_env
 >>> backend_from_env({"ACECODER_REWARD_CONFIG": '{"mode": "binary"}'}).describe()
@@ -34,11 +39,14 @@ backend is tried again after :data:`RETRY_BUILD_AFTER_S` seconds.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import logging
 import os
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -204,17 +212,37 @@ class SharedScorer:
     failed start, :meth:`get` raises :class:`BackendError` with the same reason without retrying for
     :data:`RETRY_BUILD_AFTER_S` seconds, then tries again. After :meth:`close`, the next :meth:`get` reads
     the environment again and starts a new backend.
+
+    Fork-safe: in a forked child the holder forgets the backend it inherited without closing it (closing
+    would stop the parent's sandboxes; scoring would wait forever on worker threads that exist only in the
+    parent) and any failed start; the child's first :meth:`get` starts the child's own backend. A local
+    engine or HTTP client is let go, so that the child's copies of the parent's sockets close (a zygote
+    leaves when its socket closes, and the parent's ``close`` waits for that); a Ray pool stays referenced
+    for the child's whole life, since finalizing Ray actor handles in a forked process breaks the parent's
+    connection to Ray (its next call hangs).
+
+    ``default_workers``: sandbox workers of a local engine when ``ACECODER_REWARD_CONFIG`` sets no
+    ``workers``, for a holder used in processes that each score one sample at a time, many such processes
+    per node (``None``: :class:`~acecoder_rl.reward.RewardConfig`'s default, 1.5 per core).
     """
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None, *,
+                 default_workers: int | None = None) -> None:
         self._environ = environ
+        self.default_workers = default_workers
+        self._atexit_registered = False
+        self._start_afresh()
+        _HOLDERS.add(self)
+
+    def _start_afresh(self) -> None:
+        """No backend and no failed start; a new lock (a forked child inherits the old one locked when
+        another thread of the parent held it, and no thread of the child would ever release it)."""
         self._lock = threading.Lock()
         self._scorer: RewardScorer | None = None
         self.spec: BackendSpec | None = None
         self._config_error: str | None = None
         self._error: str | None = None
         self._error_at = 0.0
-        self._atexit_registered = False
 
     def get(self) -> RewardScorer:
         scorer = self._scorer
@@ -228,7 +256,7 @@ class SharedScorer:
             if self._error is not None and time.monotonic() - self._error_at < RETRY_BUILD_AFTER_S:
                 raise BackendError(self._error)
             try:
-                spec = backend_from_env(self._environ)
+                spec = self._spec()
             except ConfigError as exc:
                 self._config_error = str(exc)
                 logger.error("acecoder-rl: the reward is misconfigured: %s", exc)
@@ -238,8 +266,8 @@ class SharedScorer:
             except Exception as exc:  # any start failure becomes the samples' reason
                 self._error = f"reward backend unavailable: {describe_exception(exc)}"
                 self._error_at = time.monotonic()
-                logger.error("acecoder-rl: %s (samples get reward 0; retrying in %.0f s)", self._error,
-                             RETRY_BUILD_AFTER_S)
+                logger.error("acecoder-rl: %s (samples fail with this reason; retrying in %.0f s)",
+                             self._error, RETRY_BUILD_AFTER_S)
                 raise BackendError(self._error) from exc
             self._scorer, self.spec, self._error = scorer, spec, None
             if not self._atexit_registered:
@@ -247,6 +275,19 @@ class SharedScorer:
                 self._atexit_registered = True
             logger.info("acecoder-rl reward backend: %s", spec.describe())
             return scorer
+
+    def _spec(self) -> BackendSpec:
+        """The environment's backend as this process may start it."""
+        spec = backend_from_env(self._environ)
+        if spec.kind == "ray" and _forked_from_ray is not None:
+            raise BackendError(f"{RAY_ENV}=1 in process {os.getpid()}, a fork of process "
+                               f"{_forked_from_ray}, which is connected to Ray: Ray's calls hang after a "
+                               "fork, so forked processes (process pools, DataLoader workers) must score "
+                               f"through {URL_ENV}")
+        if self.default_workers is not None and spec.kind == "local" and spec.config.workers is None:
+            config = dataclasses.replace(spec.config, workers=self.default_workers)
+            spec = dataclasses.replace(spec, config=config)
+        return spec
 
     def close(self) -> None:
         """Stop the backend (a local engine's sandbox workers, a Ray pool's actors). Idempotent."""
@@ -257,6 +298,7 @@ class SharedScorer:
             scorer.close()
 
 
+_HOLDERS: weakref.WeakSet[SharedScorer] = weakref.WeakSet()  # every holder, to reset in a forked child
 _SHARED = SharedScorer()
 
 
@@ -268,22 +310,27 @@ def shared_scorer() -> SharedScorer:
 class FailureLog:
     """WARNING log of unscored samples: each distinct reason at once, then its repeats as one line with their
     count at most every ``interval_s`` seconds (a bad backend would otherwise log every sample of a step).
-    Counts left over are logged by :meth:`flush`, which runs at interpreter exit."""
+    Counts left over are logged by :meth:`flush`, which runs at interpreter exit. ``fate`` says what the
+    adapter gave the sample instead of a verdict ("rewarded 0", "left out (reward None)")."""
 
     def __init__(self, interval_s: float = 60.0) -> None:
         self.interval_s = interval_s
+        self._start_afresh()
+
+    def _start_afresh(self) -> None:
+        """No counts (a forked child would log the parent's again) and a new lock (see SharedScorer)."""
         self.total = 0
         self._lock = threading.Lock()
-        # (adapter, reason) -> [repeats not logged yet, time of the last log line]
-        self._pending: dict[tuple[str, str], list] = {}
+        # (adapter, fate, reason) -> [repeats not logged yet, time of the last log line]
+        self._pending: dict[tuple[str, str, str], list] = {}
 
-    def record(self, adapter: str, reason: str) -> None:
+    def record(self, adapter: str, reason: str, fate: str = "rewarded 0") -> None:
         now = time.monotonic()
         with self._lock:
             self.total += 1
-            entry = self._pending.get((adapter, reason))
+            entry = self._pending.get((adapter, fate, reason))
             if entry is None:
-                self._pending[(adapter, reason)] = [0, now]
+                self._pending[(adapter, fate, reason)] = [0, now]
                 repeats = None
             elif now - entry[1] >= self.interval_s:
                 repeats, entry[0], entry[1] = entry[0] + 1, 0, now
@@ -291,31 +338,52 @@ class FailureLog:
                 entry[0] += 1
                 return
         if repeats is None:
-            logger.warning("acecoder-rl %s: sample rewarded 0: %s", adapter, reason)
+            logger.warning("acecoder-rl %s: sample %s: %s", adapter, fate, reason)
         else:
-            logger.warning("acecoder-rl %s: %d more samples rewarded 0: %s", adapter, repeats, reason)
+            logger.warning("acecoder-rl %s: %d more samples %s: %s", adapter, repeats, fate, reason)
 
     def flush(self) -> None:
         with self._lock:
             leftover = [(key, entry[0]) for key, entry in self._pending.items() if entry[0]]
             for entry in self._pending.values():
                 entry[0] = 0
-        for (adapter, reason), count in leftover:
-            logger.warning("acecoder-rl %s: %d more samples rewarded 0: %s", adapter, count, reason)
+        for (adapter, fate, reason), count in leftover:
+            logger.warning("acecoder-rl %s: %d more samples %s: %s", adapter, count, fate, reason)
 
 
 _FAILURES = FailureLog()
 atexit.register(_FAILURES.flush)
 
 
+_forked_from_ray: int | None = None
+"""In a process forked from one connected to Ray: that process's pid (Ray cannot be used here)."""
+_INHERITED_RAY_POOLS: list[RewardScorer] = []  # never finalized here (see SharedScorer)
+
+
+def _start_afresh_in_forked_child() -> None:
+    global _forked_from_ray
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        _forked_from_ray = os.getppid()
+    for holder in list(_HOLDERS):
+        if holder._scorer is not None and holder.spec is not None and holder.spec.kind == "ray":
+            _INHERITED_RAY_POOLS.append(holder._scorer)
+        holder._start_afresh()
+    _FAILURES._start_afresh()
+
+
+os.register_at_fork(after_in_child=_start_afresh_in_forked_child)
+
+
 def failure_log() -> FailureLog:
-    """The process-wide :class:`FailureLog` (``total``: samples rewarded 0 for a failure so far)."""
+    """The process-wide :class:`FailureLog` (``total``: samples of this process that failed so far)."""
     return _FAILURES
 
 
 @dataclass(frozen=True)
 class Failure:
-    """A sample that got no verdict: it is rewarded 0 and reported with ``reward_error = 1``."""
+    """A sample that got no verdict: reported with ``reward_error = 1`` (verl and OpenRLHF reward it 0, TRL
+    leaves it out)."""
 
     reason: str
 
@@ -341,11 +409,13 @@ def parse_tests_value(value: object, field: str) -> list[str]:
 
 
 def score_pairs(items: Sequence[tuple[str, list[str]] | Failure], *, scorer: RewardScorer | None,
-                adapter: str, fatal: tuple[type[Exception], ...] = ()) -> tuple[list[Outcome], float]:
-    """Score the ``(completion, tests)`` items in one call of the backend (``scorer``, else the shared one);
-    items that are already a :class:`Failure` stay so. A backend error turns every item of the call into a
-    Failure with its reason, except an error of a ``fatal`` type, which is raised (an adapter whose trainer
-    must stop on a :class:`ConfigError` passes it). Every failure is recorded in the :class:`FailureLog`.
+                adapter: str, shared: SharedScorer | None = None, fate: str = "rewarded 0",
+                fatal: tuple[type[Exception], ...] = ()) -> tuple[list[Outcome], float]:
+    """Score the ``(completion, tests)`` items in one call of the backend (``scorer``, else ``shared``'s, else
+    the process's shared one); items that are already a :class:`Failure` stay so. A backend error turns every
+    item of the call into a Failure with its reason, except an error of a ``fatal`` type, which is raised (an
+    adapter whose trainer must stop on a :class:`ConfigError` passes it). Every failure is recorded in the
+    :class:`FailureLog` with ``fate``.
 
     Returns the outcomes in input order and the call's wall time in seconds."""
     started = time.monotonic()
@@ -353,7 +423,7 @@ def score_pairs(items: Sequence[tuple[str, list[str]] | Failure], *, scorer: Rew
     todo = [i for i, item in enumerate(items) if not isinstance(item, Failure)]
     if todo:
         try:
-            backend = scorer if scorer is not None else _SHARED.get()
+            backend = scorer if scorer is not None else (shared or _SHARED).get()
             results = backend.score([items[i][0] for i in todo], [items[i][1] for i in todo])
             if len(results) != len(todo):
                 raise BackendError(f"the backend returned {len(results)} results for {len(todo)} programs")
@@ -368,7 +438,7 @@ def score_pairs(items: Sequence[tuple[str, list[str]] | Failure], *, scorer: Rew
                 outcomes[i] = result
     for outcome in outcomes:
         if isinstance(outcome, Failure):
-            _FAILURES.record(adapter, outcome.reason)
+            _FAILURES.record(adapter, outcome.reason, fate)
     return outcomes, time.monotonic() - started
 
 

@@ -5,8 +5,10 @@ in the training process, as ``reward_func(prompts=..., completions=..., completi
 trainer_state=..., log_extra=..., log_metric=...)`` where ``columns`` are the dataset's other columns, one
 value per completion (so ``test_cases`` arrives as a list of test lists). Completions are strings, or for
 conversational datasets message lists (``[{"role": "assistant", "content": ...}]``). It expects one float
-per completion (``None`` means "not applicable" and becomes NaN); the function's ``__name__`` names its
-``rewards/<name>/mean`` metric, and the object must pickle for multi-process launchers.
+per completion, or ``None`` for a completion the function does not apply to: ``None`` becomes NaN, a
+completion for which every reward function gave ``None`` is left out of its group's baseline and gets
+advantage 0, and ``rewards/<name>/mean`` averages only the others. The function's ``__name__`` names that
+metric, and the object must pickle for multi-process launchers.
 """
 from __future__ import annotations
 
@@ -16,50 +18,67 @@ from typing import Any
 from acecoder_rl.integrations.common import (
     METRIC_KEYS,
     Failure,
+    Outcome,
     describe_exception,
+    failure_log,
     logger,
     parse_tests_value,
-    reward_of,
     sample_metrics,
     score_pairs,
 )
+from acecoder_rl.reward.results import ProgramStatus
 from acecoder_rl.reward.scorer import RewardScorer
+from acecoder_rl.service.schema import decode_json_list
 
-__all__ = ["TRLReward", "completion_text"]
+__all__ = ["NO_VERDICT_STATUSES", "TRLReward", "completion_text"]
 
 ADAPTER = "trl"
+NO_VERDICT_STATUSES = frozenset({ProgramStatus.SANDBOX_ERROR, ProgramStatus.INVALID_TESTS})
+"""Results that say nothing about the policy's code: our sandbox failed, or the row's tests were refused
+whole. Like a sample that could not be scored at all, they get ``failure_reward``."""
 
 
 class TRLReward:
-    """A TRL reward function: ``(prompts, completions, **columns) -> list[float]``, the shaped reward
+    """A TRL reward function: ``(prompts, completions, **columns) -> list[float | None]``, the shaped reward
     (``RewardResult.reward``: the pass rate, or all-pass in binary mode, plus the configured bonus/penalty).
 
     The tests come from the dataset column ``tests_column`` (default ``test_cases``: a list of assert strings
     per row, or a JSON string of one). A missing column or a column whose length differs from the
-    completions' is a wiring error and raises ``ValueError`` (at the first step). A sample that cannot be
-    scored (malformed tests, backend down, bad configuration) gets 0.0 and a WARNING log line with the
-    reason. When TRL passes ``log_metric``, the batch means of
-    :data:`~acecoder_rl.integrations.common.METRIC_KEYS` are logged as ``acecoder/<key>``; with
-    ``log_extra``, each completion's program status goes to the completions table (``acecoder_status``).
+    completions' is a wiring error and raises ``ValueError`` (at the first step).
+
+    - A row without tests (``None``, ``""``, an empty list or a JSON string of one: in multi-task data, a
+      row for other reward functions) gets ``None``: this function does not apply to it.
+    - A sample whose scoring failed (malformed tests, an unusable completion, the backend down or
+      misconfigured, a ``sandbox_error`` or ``invalid_tests`` result) gets ``failure_reward``, by default
+      ``None`` as well, so that an infrastructure or data fault never becomes a learning signal, and a
+      WARNING log line with the reason. ``failure_reward=0.0`` makes such samples count as failed code.
+
+    When TRL passes ``log_metric``, the means of :data:`~acecoder_rl.integrations.common.METRIC_KEYS` over
+    the rows with tests are logged as ``acecoder/<key>`` (``reward_error``: the fraction that got no result
+    at all; sandbox errors and refused tests count in their ``status_*``); with ``log_extra``, each
+    completion's program status goes to the completions table (``acecoder_status``: ``reward_error`` for a
+    sample without a result, ``no_tests`` for a row without tests).
 
     ``scorer``: score through this backend instead of the process's shared one (picked by environment
     variables, see :mod:`acecoder_rl.integrations.common`); an instance without one pickles.
 
     >>> reward = TRLReward()
-    >>> reward(prompts=["Write add."], completions=["def add(a, b):\\n    return a + b"],
-    ...        test_cases=[["assert add(1, 2) == 3"]])                        # doctest: +SKIP
-    [1.0]
+    >>> reward(prompts=["Write add.", "Say hi."], completions=["def add(a, b):\\n    return a + b", "hi"],
+    ...        test_cases=[["assert add(1, 2) == 3"], None])                  # doctest: +SKIP
+    [1.0, None]
     >>> from trl import GRPOTrainer                                           # doctest: +SKIP
     >>> trainer = GRPOTrainer(model=..., reward_funcs=reward, train_dataset=dataset)  # doctest: +SKIP
     """
 
     def __init__(self, *, tests_column: str = "test_cases", name: str = "acecoder_reward",
-                 scorer: RewardScorer | None = None) -> None:
+                 scorer: RewardScorer | None = None, failure_reward: float | None = None) -> None:
         self.tests_column = tests_column
         self.__name__ = name
         self.scorer = scorer
+        self.failure_reward = None if failure_reward is None else float(failure_reward)
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any],
+                 **kwargs: Any) -> list[float | None]:
         if self.tests_column not in kwargs:
             columns = sorted(k for k in kwargs if k not in ("trainer_state", "log_extra", "log_metric"))
             raise ValueError(f"{self.__name__}: the dataset has no '{self.tests_column}' column with the "
@@ -68,16 +87,46 @@ class TRLReward:
         if len(tests_column) != len(completions):
             raise ValueError(f"{self.__name__}: {len(completions)} completions but {len(tests_column)} "
                              f"values in '{self.tests_column}'")
+        rows: list[int] = []  # the completions whose row has tests, in order
         items: list[tuple[str, list[str]] | Failure] = []
         for i, (completion, tests) in enumerate(zip(completions, tests_column, strict=True)):
+            field = f"{self.tests_column}[{i}]"
             try:
-                items.append((completion_text(completion),
-                              parse_tests_value(tests, f"{self.tests_column}[{i}]")))
+                if not _has_tests(tests, field):
+                    continue
+                item: tuple[str, list[str]] | Failure = (completion_text(completion),
+                                                         parse_tests_value(tests, field))
             except (TypeError, ValueError) as exc:
-                items.append(Failure(describe_exception(exc)))
-        outcomes, latency = score_pairs(items, scorer=self.scorer, adapter=ADAPTER)
-        _log(outcomes, latency, kwargs.get("log_metric"), kwargs.get("log_extra"))
-        return [reward_of(o) for o in outcomes]
+                item = Failure(describe_exception(exc))
+            rows.append(i)
+            items.append(item)
+        fate = ("left out (reward None)" if self.failure_reward is None
+                else f"rewarded {self.failure_reward:g}")
+        outcomes, latency = score_pairs(items, scorer=self.scorer, adapter=ADAPTER, fate=fate)
+        rewards: list[float | None] = [None] * len(completions)
+        for i, outcome in zip(rows, outcomes, strict=True):
+            if isinstance(outcome, Failure):
+                rewards[i] = self.failure_reward
+            elif outcome.status in NO_VERDICT_STATUSES:
+                failure_log().record(ADAPTER, outcome.error or outcome.status.value, fate)
+                rewards[i] = self.failure_reward
+            else:
+                rewards[i] = float(outcome.reward)
+        _log(len(completions), rows, outcomes, latency, kwargs.get("log_metric"), kwargs.get("log_extra"))
+        return rewards
+
+
+def _has_tests(value: Any, field: str) -> bool:
+    """False for a row without tests; a malformed value is left for ``parse_tests_value`` to name."""
+    if isinstance(value, str):
+        if not value.strip():
+            return False
+        value = decode_json_list(value, field)
+    if value is None:
+        return False
+    if isinstance(value, (list, tuple)) or callable(getattr(value, "tolist", None)):
+        return len(value) > 0
+    return True
 
 
 def completion_text(completion: Any) -> str:
@@ -105,17 +154,21 @@ def _content_text(content: Any) -> str:
                     f"got {type(content).__name__}")
 
 
-def _log(outcomes: list, latency_s: float, log_metric: Callable | None, log_extra: Callable | None) -> None:
-    """Report through TRL's logging hooks; a failing hook is logged and never costs the rewards."""
-    if not outcomes:
-        return
+def _log(n: int, rows: list[int], outcomes: list[Outcome], latency_s: float, log_metric: Callable | None,
+         log_extra: Callable | None) -> None:
+    """Report through TRL's logging hooks; a failing hook is logged and never costs the rewards.
+
+    The metrics are means over the rows with tests (none are logged for a batch without any); the status
+    column has one entry per completion, as TRL's completions table needs."""
     try:
-        if log_metric is not None:
+        if log_metric is not None and outcomes:
             metrics = [sample_metrics(o, latency_s) for o in outcomes]
             for key in METRIC_KEYS:
                 log_metric(f"acecoder/{key}", sum(m[key] for m in metrics) / len(metrics))
-        if log_extra is not None:
-            log_extra("acecoder_status",
-                      ["reward_error" if isinstance(o, Failure) else o.status.value for o in outcomes])
+        if log_extra is not None and n:
+            status = ["no_tests"] * n
+            for i, outcome in zip(rows, outcomes, strict=True):
+                status[i] = "reward_error" if isinstance(outcome, Failure) else outcome.status.value
+            log_extra("acecoder_status", status)
     except Exception as exc:  # noqa: BLE001 - metrics are a convenience: the rewards are returned regardless
         logger.warning("acecoder-rl trl: logging the reward metrics failed: %s", describe_exception(exc))

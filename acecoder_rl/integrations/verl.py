@@ -1,21 +1,25 @@
 """verl custom reward functions (``custom_reward_function.path=reward_fns/verl_reward.py``).
 
 How verl calls them (``verl/trainer/ppo/reward.py`` loads ``custom_reward_function.name`` from the file and
-wraps it so that ``custom_reward_function.reward_kwargs`` are added as keyword arguments):
+wraps it so that ``custom_reward_function.reward_kwargs`` are added as keyword arguments). Which managers
+exist depends on the verl release:
 
-- ``name=compute_score`` with the per-sample reward managers (``naive``, ``prime``, the reward loop):
-  ``compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...)``, the response
-  decoded without special tokens, ``ground_truth`` the row's ``reward_model.ground_truth``. A dict result
-  must hold ``score`` (the training reward); every key goes to ``reward_extra_info``, one value per sample,
-  which verl stores as ``np.array`` columns of the batch (so every sample must carry the same keys) and
-  averages in validation metrics (``acc`` is the core validation variable when present).
-- ``name=compute_score_batch`` with ``reward_model.reward_manager=batch``:
-  ``compute_score_batch(data_sources=..., solution_strs=..., ground_truths=..., extra_infos=...)`` returns
-  one such dict per sample; the whole batch goes to the backend in one call.
+- verl >= 0.7 (checked against 0.9.1): the reward loop. ``RewardLoopWorker`` Ray actors run each sample's
+  ``run_single`` concurrently, calling ``compute_score(data_source=..., solution_str=..., ground_truth=...,
+  extra_info=...)`` in threads; managers ``naive`` (default), ``dapo`` and ``rate_limited``
+  (``reward.reward_manager.name``). ``batch`` and ``prime`` are not reward-loop managers there: verl
+  refuses those names at start.
+- verl <= 0.6 (``verl.workers.reward_manager``, still shipped by 0.9.1 with the same call paths): ``naive``
+  and ``dapo`` call ``compute_score`` by keyword, one sample after another; ``batch`` calls
+  ``compute_score_batch(data_sources=..., solution_strs=..., ground_truths=..., extra_infos=...)`` once per
+  batch; ``prime`` calls ``compute_score_prime(data_source, solution_str, ground_truth, extra_info)`` in a
+  pool of forked processes and needs a number (see :class:`VerlPrimeComputeScore`).
 
-The ``naive`` manager calls ``compute_score`` one sample after another, so it waits for each program in
-turn; the ``batch`` manager and the reward loop (which runs samples concurrently in threads) keep every
-sandbox worker busy.
+The response is decoded without special tokens, ``ground_truth`` is the row's ``reward_model.ground_truth``.
+A dict result must hold ``score`` (the training reward); every key goes to ``reward_extra_info``, one value
+per sample, which verl stores as ``np.array`` columns of the batch (so every sample carries the same keys,
+failed or not, whatever the backend) and averages in validation metrics (``acc`` is the core validation
+variable when present). verl needs a number for every sample: one that cannot be scored gets 0.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from typing import Any
 from acecoder_rl.integrations.common import (
     Failure,
     Outcome,
+    SharedScorer,
     describe_exception,
     logger,
     parse_tests_value,
@@ -32,10 +37,11 @@ from acecoder_rl.integrations.common import (
     sample_metrics,
     score_of,
     score_pairs,
+    shared_scorer,
 )
 from acecoder_rl.reward.scorer import RewardScorer
 
-__all__ = ["VerlBatchComputeScore", "VerlComputeScore"]
+__all__ = ["VerlBatchComputeScore", "VerlComputeScore", "VerlPrimeComputeScore"]
 
 ADAPTER = "verl"
 # Keyword arguments verl itself passes to some reward functions; they do not concern this one.
@@ -44,6 +50,8 @@ _VERL_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer", "sa
 
 
 class _VerlBase:
+    _shared: SharedScorer = shared_scorer()  # the backend used when the instance has no scorer of its own
+
     def __init__(self, scorer: RewardScorer | None = None) -> None:
         self.scorer = scorer
         self._warned: set[str] = set()
@@ -68,8 +76,16 @@ class _VerlBase:
                 items.append((solution, parse_tests_value(truth, field)))
             except ValueError as exc:
                 items.append(Failure(describe_exception(exc)))
-        outcomes, latency = score_pairs(items, scorer=self.scorer, adapter=ADAPTER)
+        outcomes, latency = score_pairs(items, scorer=self.scorer, adapter=ADAPTER, shared=self._shared)
         return [_as_verl(o, latency) for o in outcomes]
+
+    def _run_one(self, solution_str: Any, ground_truth: Any, kwargs: dict) -> dict[str, float]:
+        try:
+            self._warn_unknown(kwargs)
+            return self._run([solution_str], [ground_truth], ["ground_truth"])[0]
+        except Exception as exc:  # noqa: BLE001 - last line of defence: verl would abort the step
+            logger.exception("acecoder-rl verl: compute_score failed")
+            return _as_verl(Failure(f"compute_score failed: {describe_exception(exc)}"), 0.0)
 
 
 class VerlComputeScore(_VerlBase):
@@ -92,12 +108,36 @@ class VerlComputeScore(_VerlBase):
 
     def __call__(self, data_source: Any = None, solution_str: Any = None, ground_truth: Any = None,
                  extra_info: Any = None, **kwargs: Any) -> dict[str, float]:
-        try:
-            self._warn_unknown(kwargs)
-            return self._run([solution_str], [ground_truth], ["ground_truth"])[0]
-        except Exception as exc:  # noqa: BLE001 - last line of defence: verl would abort the step
-            logger.exception("acecoder-rl verl: compute_score failed")
-            return _as_verl(Failure(f"compute_score failed: {describe_exception(exc)}"), 0.0)
+        return self._run_one(solution_str, ground_truth, kwargs)
+
+
+_POOL_PROCESS_SCORER = SharedScorer(default_workers=1)
+
+
+class VerlPrimeComputeScore(_VerlBase):
+    """verl's ``prime`` manager (verl <= 0.6: ``reward_model.reward_manager=prime``,
+    ``custom_reward_function.name=compute_score_prime``): ``compute_score_prime(data_source, solution_str,
+    ground_truth, extra_info=None) -> float``, the shaped reward (``RewardResult.reward``); never raises.
+
+    Why a function of its own: ``PrimeRewardManager`` takes a number, or ``result[0]`` of anything else (on
+    :class:`VerlComputeScore`'s dict that is ``KeyError: 0``, and verl then rewards the whole batch 0 with
+    only a print). It keeps no per-sample metrics: the batch's ``acc`` is this reward. A sample that cannot
+    be scored gets 0.0 and a WARNING log line.
+
+    Where it runs: for every batch the manager forks a ``ProcessPoolExecutor`` of 64 processes, sends each
+    call there (pickled) and terminates the processes afterwards. Each process starts its own backend at
+    its first sample (see :class:`~acecoder_rl.integrations.common.SharedScorer`) and scores one sample at a
+    time, so a local engine there has one sandbox worker unless ``ACECODER_REWARD_CONFIG`` sets ``workers``;
+    with ``ACECODER_REWARD_URL`` each process is only an HTTP client of the reward service. Not with
+    ``ACECODER_REWARD_RAY=1``: verl runs the manager in a Ray worker, and Ray cannot be used in its forks
+    (every sample fails with that reason).
+    """
+
+    _shared = _POOL_PROCESS_SCORER
+
+    def __call__(self, data_source: Any = None, solution_str: Any = None, ground_truth: Any = None,
+                 extra_info: Any = None, **kwargs: Any) -> float:
+        return self._run_one(solution_str, ground_truth, kwargs)["score"]
 
 
 class VerlBatchComputeScore(_VerlBase):

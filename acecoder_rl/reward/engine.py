@@ -2,7 +2,9 @@
 
 Start the workers once (well under a second) and reuse them across calls; identical (code, tests) pairs are
 scored once, within a batch and across batches (RL samples repeat). ``close()`` stops every worker, and with
-it every process a program started.
+it every process a program started. An engine serves only the process that started it: in a forked child
+(process pools, DataLoader workers) its worker threads are gone, so ``score`` raises at once there and
+``close`` leaves the parent's workers alone.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import concurrent.futures
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sys
 import threading
@@ -60,6 +63,7 @@ class RewardEngine:
         self._inflight: dict[str, concurrent.futures.Future] = {}
         self.stats: Counter[str] = Counter()
         self._closed = False
+        self._pid = os.getpid()  # the only process whose threads serve the workers (see the module docstring)
         failures = self._start_workers()
         if failures:
             try:
@@ -129,10 +133,15 @@ class RewardEngine:
         return results
 
     def close(self) -> None:
-        """Stop all workers; nothing started by the engine or by a program outlives this call."""
+        """Stop all workers; nothing started by the engine or by a program outlives this call.
+
+        In a forked copy of the starting process it only marks the copy closed: the workers, their sockets
+        and directories still serve the parent, and stopping them here would kill the parent's sandboxes."""
         if self._closed:
             return
         self._closed = True
+        if os.getpid() != self._pid:
+            return
         self._stop_threads()
         self._stop_workers()
 
@@ -175,6 +184,9 @@ class RewardEngine:
                 shutil.rmtree(d, ignore_errors=True)
 
     def _submit(self, completions: Sequence[str], test_cases: Sequence[Sequence[str]]) -> list:
+        if os.getpid() != self._pid:  # queued jobs would wait forever: no thread of this process serves them
+            raise RuntimeError(f"this RewardEngine belongs to process {self._pid}; process {os.getpid()} "
+                               "is a fork of it, where its worker threads do not exist: start one here")
         if self._closed:
             raise RuntimeError("RewardEngine is closed")
         validate_batch(completions, test_cases)

@@ -3,9 +3,16 @@ a process-wide backend configured through the environment, a tiny byte-level tok
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
 import importlib.util
 import json
 import logging
+import os
+import pickle
+import select
+import signal
+import time
+import traceback
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
@@ -165,8 +172,70 @@ def chat_prompt(tokenizer, task: str) -> str:
                                          tokenize=False, add_generation_prompt=True)
 
 
+def run_forked(fn, timeout_s: float = 240.0):
+    """Run ``fn`` in a forked child of this (pytest) process that adopts its descendants' orphans
+    (``PR_SET_CHILD_SUBREAPER``), so it can tell whether anything they started outlives them. Returns
+    ``fn``'s result (pickled back) and the command lines of the child's descendants still alive 15 s after it
+    returned; a child that does not answer within ``timeout_s`` (a hang) is killed and the test fails."""
+    import psutil
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read_end)
+            os.setpgid(0, 0)  # a group of its own, for the kill below
+            ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+            result = fn()
+            deadline = time.monotonic() + 15
+            while True:
+                while _reap_one():
+                    pass
+                alive = _live_descendants(psutil)
+                if not alive or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            payload = pickle.dumps(("ok", result, alive))
+        except BaseException:  # noqa: BLE001 - everything goes back to the test
+            payload = pickle.dumps(("error", traceback.format_exc(), []))
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(payload)
+        os._exit(0)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], timeout_s)
+        if not ready:
+            os.killpg(pid, signal.SIGKILL)
+            pytest.fail(f"the forked process did not finish in {timeout_s:.0f} s (a hang)")
+        with os.fdopen(read_end, "rb") as pipe:
+            status, result, alive = pickle.loads(pipe.read())
+    finally:
+        os.waitpid(pid, 0)
+    assert status == "ok", result
+    return result, alive
+
+
+def _live_descendants(psutil) -> list[str]:
+    """Command lines of this process's descendants that are neither zombies nor gone by now."""
+    alive = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(" ".join(process.cmdline())[:200])
+        except psutil.NoSuchProcess:  # it left while being looked at
+            pass
+    return alive
+
+
+def _reap_one() -> bool:
+    try:
+        return os.waitpid(-1, os.WNOHANG)[0] > 0
+    except ChildProcessError:
+        return False
+
+
 @pytest.fixture(scope="session")
 def helpers():
     """Plain functions the test modules share (``--import-mode=importlib``: they cannot import each other)."""
     return SimpleNamespace(chat_prompt=chat_prompt, fixture_rows=fixture_rows,
-                           adapter_rewards=adapter_rewards)
+                           adapter_rewards=adapter_rewards, run_forked=run_forked)

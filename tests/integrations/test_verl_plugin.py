@@ -1,7 +1,8 @@
 """reward_fns/verl_reward.py, loaded from its path and called the ways verl calls custom reward functions:
 ``compute_score(data_source=, solution_str=, ground_truth=, extra_info=)`` by keyword (naive manager, reward
-loop, plus verl's own extra keyword arguments), positionally, and ``compute_score_batch(data_sources=,
-solution_strs=, ground_truths=, extra_infos=)`` (batch manager)."""
+loop, plus verl's own extra keyword arguments), positionally, ``compute_score_batch(data_sources=,
+solution_strs=, ground_truths=, extra_infos=)`` (batch manager) and ``compute_score_prime`` positionally
+(prime manager). Inside verl's own managers: test_verl_managers.py."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import pickle
 import numpy as np
 import pytest
 
-from acecoder_rl.integrations import VerlBatchComputeScore, VerlComputeScore
+from acecoder_rl.integrations import VerlBatchComputeScore, VerlComputeScore, VerlPrimeComputeScore
 from acecoder_rl.integrations.common import METRIC_KEYS
 
 PLUGIN = "verl_reward.py"
@@ -76,9 +77,18 @@ def test_failures_give_zero_and_a_logged_reason(local_backend, plugin, warnings_
 
 
 def test_pickle_round_trip(local_backend, plugin):
-    """verl ships the reward manager, with its compute_score, to a Ray worker (``compute_reward_async``)."""
-    for fn in (plugin.compute_score, plugin.compute_score_batch):
+    """verl ships the reward manager, with its compute_score, to a Ray worker (``compute_reward_async``);
+    the prime manager pickles each call of compute_score_prime to its process pool."""
+    for fn in (plugin.compute_score, plugin.compute_score_batch, plugin.compute_score_prime):
         clone = pickle.loads(pickle.dumps(fn))
-        assert type(clone) in (VerlComputeScore, VerlBatchComputeScore)
+        assert type(clone) in (VerlComputeScore, VerlBatchComputeScore, VerlPrimeComputeScore)
     clone = pickle.loads(pickle.dumps(plugin.compute_score))
     assert clone("acecode", ADD, TESTS[:2])["score"] == 1.0
+
+
+def test_prime_form_returns_the_reward_as_a_float(local_backend, plugin, warnings_log):
+    """verl's prime manager calls it positionally and takes ``float(result)`` of a number only."""
+    assert plugin.compute_score_prime("acecode", ADD, TESTS, {"index": 0}) == pytest.approx(2 / 3)
+    assert type(plugin.compute_score_prime("acecode", ADD, TESTS[:2], None)) is float
+    assert plugin.compute_score_prime("acecode", ADD, {"tests": TESTS}) == 0.0
+    assert "ground_truth must be a non-empty array of test strings, got an object" in warnings_log.text
