@@ -17,7 +17,9 @@ from typing import Any
 
 from acecoder_rl.integrations.common import (
     METRIC_KEYS,
+    ConfigError,
     Failure,
+    FailureStreak,
     Outcome,
     describe_exception,
     failure_log,
@@ -76,6 +78,9 @@ class TRLReward:
         self.__name__ = name
         self.scorer = scorer
         self.failure_reward = None if failure_reward is None else float(failure_reward)
+        # Fail loudly (common's module docstring): a misconfigured backend raises at the first call, and so
+        # does a streak of calls that scored nothing (RewardUnavailable), instead of training on None/zeros.
+        self.streak = FailureStreak()
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any],
                  **kwargs: Any) -> list[float | None]:
@@ -102,7 +107,9 @@ class TRLReward:
             items.append(item)
         fate = ("left out (reward None)" if self.failure_reward is None
                 else f"rewarded {self.failure_reward:g}")
-        outcomes, latency = score_pairs(items, scorer=self.scorer, adapter=ADAPTER, fate=fate)
+        outcomes, latency = score_pairs(items, scorer=self.scorer, adapter=ADAPTER, fate=fate,
+                                        fatal=(ConfigError,))
+        self.streak.record(outcomes, ADAPTER)
         rewards: list[float | None] = [None] * len(completions)
         for i, outcome in zip(rows, outcomes, strict=True):
             if isinstance(outcome, Failure):

@@ -27,8 +27,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from acecoder_rl.integrations.common import (
+    ConfigError,
     Failure,
+    FailureStreak,
     Outcome,
+    RewardUnavailable,
     SharedScorer,
     describe_exception,
     logger,
@@ -49,12 +52,19 @@ _VERL_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer", "sa
                           "concurrent_semaphore", "memory_limit_mb"})
 
 
+_LOUD = (ConfigError, RewardUnavailable)  # what stops the trainer instead of becoming reward 0
+
+
 class _VerlBase:
     _shared: SharedScorer = shared_scorer()  # the backend used when the instance has no scorer of its own
+    _fatal: tuple[type[Exception], ...] = (ConfigError,)
 
-    def __init__(self, scorer: RewardScorer | None = None) -> None:
+    def __init__(self, scorer: RewardScorer | None = None, max_failed_batches: int | None = None) -> None:
         self.scorer = scorer
         self._warned: set[str] = set()
+        # Fail loudly (common's module docstring): a misconfigured backend raises at the first call, and so
+        # does a streak of calls that scored nothing, instead of training on zeros.
+        self.streak = FailureStreak(max_failed_batches)
 
     def _warn_unknown(self, kwargs: dict) -> None:
         """``reward_kwargs`` are not a way to configure this reward (``ACECODER_REWARD_CONFIG`` is): say so,
@@ -76,13 +86,17 @@ class _VerlBase:
                 items.append((solution, parse_tests_value(truth, field)))
             except ValueError as exc:
                 items.append(Failure(describe_exception(exc)))
-        outcomes, latency = score_pairs(items, scorer=self.scorer, adapter=ADAPTER, shared=self._shared)
+        outcomes, latency = score_pairs(items, scorer=self.scorer, adapter=ADAPTER, shared=self._shared,
+                                        fatal=self._fatal)
+        self.streak.record(outcomes, ADAPTER)
         return [_as_verl(o, latency) for o in outcomes]
 
     def _run_one(self, solution_str: Any, ground_truth: Any, kwargs: dict) -> dict[str, float]:
         try:
             self._warn_unknown(kwargs)
             return self._run([solution_str], [ground_truth], ["ground_truth"])[0]
+        except _LOUD:
+            raise
         except Exception as exc:  # noqa: BLE001 - last line of defence: verl would abort the step
             logger.exception("acecoder-rl verl: compute_score failed")
             return _as_verl(Failure(f"compute_score failed: {describe_exception(exc)}"), 0.0)
@@ -92,13 +106,17 @@ class VerlComputeScore(_VerlBase):
     """verl's ``compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> dict``.
 
     ``ground_truth``: the row's tests (a list of assert strings, or a JSON string of one). ``data_source``
-    and ``extra_info`` are not used: every sample routed here is scored as code. Returns (never raises)::
+    and ``extra_info`` are not used: every sample routed here is scored as code. Returns::
 
         {"score": float,   # the training reward: RewardResult.reward (shaped)
          "acc": float,     # RewardResult.score in [0, 1] (pass rate, or all-pass in binary mode)
          **{key: float for key in METRIC_KEYS}}   # pass_rate, all_passed, code_found, status_*, ...
 
     A sample that cannot be scored gets ``score = acc = 0``, ``reward_error = 1`` and a WARNING log line.
+    Raises (so that the trainer stops instead of training on zeros) only
+    :class:`~acecoder_rl.integrations.common.ConfigError`, at the first call, for a bad ``ACECODER_REWARD_*``
+    variable, and :class:`~acecoder_rl.integrations.common.RewardUnavailable` once
+    ``$ACECODER_REWARD_MAX_FAILED_BATCHES`` calls in a row scored no sample.
 
     >>> compute_score = VerlComputeScore()
     >>> compute_score("acecode", "def add(a, b):\\n    return a + b", ["assert add(1, 2) == 3"])["score"]
@@ -134,6 +152,12 @@ class VerlPrimeComputeScore(_VerlBase):
     """
 
     _shared = _POOL_PROCESS_SCORER
+    # verl's prime manager turns any exception of a call into 0.0 for the whole batch with only a print: a
+    # raise cannot stop it, so here every failure stays a logged 0.0.
+    _fatal = ()
+
+    def __init__(self, scorer: RewardScorer | None = None) -> None:
+        super().__init__(scorer, max_failed_batches=0)
 
     def __call__(self, data_source: Any = None, solution_str: Any = None, ground_truth: Any = None,
                  extra_info: Any = None, **kwargs: Any) -> float:
@@ -143,7 +167,8 @@ class VerlPrimeComputeScore(_VerlBase):
 class VerlBatchComputeScore(_VerlBase):
     """verl's batch form (``reward_model.reward_manager=batch``): ``compute_score_batch(data_sources,
     solution_strs, ground_truths, extra_infos=None, **kwargs) -> list[dict]``, one dict per sample as
-    :class:`VerlComputeScore` returns; all samples are scored in one backend call. Never raises.
+    :class:`VerlComputeScore` returns; all samples are scored in one backend call. Raises only as
+    :class:`VerlComputeScore` does.
 
     >>> compute_score_batch = VerlBatchComputeScore()
     >>> [d["score"] for d in compute_score_batch(["acecode"] * 2, ["def f():\\n    return 1", "nope"],
@@ -164,6 +189,8 @@ class VerlBatchComputeScore(_VerlBase):
                 return [_as_verl(o, latency) for o in outcomes]
             return self._run(list(solution_strs), list(ground_truths),
                              [f"ground_truths[{i}]" for i in range(len(ground_truths))])
+        except _LOUD:
+            raise
         except Exception as exc:  # noqa: BLE001 - last line of defence: verl would abort the step
             logger.exception("acecoder-rl verl: compute_score_batch failed")
             failure = Failure(f"compute_score_batch failed: {describe_exception(exc)}")
