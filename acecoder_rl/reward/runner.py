@@ -12,6 +12,7 @@ bounds the total; tests it cuts off are ``not_run``.
 Every frame of the judge is checked field by field (the judge runs hostile test code): a frame that is not
 exactly one of judge.py's shapes ends the judge like a crash, never a verdict.
 """
+
 from __future__ import annotations
 
 import signal
@@ -25,10 +26,18 @@ from acecoder_rl.reward.sandbox.worker import JudgeHandle, SandboxWorker
 # Time a judge may take beyond the per-test limit to deliver a verdict (it reports the child's timeouts
 # itself, at the limit; this covers scheduling on a loaded machine).
 JUDGE_GRACE_S = 1.0
-_VERDICTS = {"pass": TestStatus.PASS, "fail": TestStatus.FAIL, "error": TestStatus.ERROR,
-             "timeout": TestStatus.TIMEOUT}
-_LOAD_FAILURES = {"syntax_error": ProgramStatus.SYNTAX_ERROR, "runtime_error": ProgramStatus.RUNTIME_ERROR,
-                  "memory": ProgramStatus.MEMORY, "timeout": ProgramStatus.TIMEOUT}
+_VERDICTS = {
+    "pass": TestStatus.PASS,
+    "fail": TestStatus.FAIL,
+    "error": TestStatus.ERROR,
+    "timeout": TestStatus.TIMEOUT,
+}
+_LOAD_FAILURES = {
+    "syntax_error": ProgramStatus.SYNTAX_ERROR,
+    "runtime_error": ProgramStatus.RUNTIME_ERROR,
+    "memory": ProgramStatus.MEMORY,
+    "timeout": ProgramStatus.TIMEOUT,
+}
 
 
 class _JudgeBroke(Exception):
@@ -54,15 +63,17 @@ def _describe_end(end: dict) -> tuple[ProgramStatus, str]:
 def invalid_outcome(tests: list[str], reason: str, code: str = "") -> ProgramOutcome:
     """The outcome for a row whose tests are refused whole (``invalid_tests``)."""
     error = f"tests refused: {reason}"
-    return ProgramOutcome(ProgramStatus.INVALID_TESTS, [TestStatus.NOT_RUN] * len(tests), [error] * len(tests),
-                          code, error)
+    return ProgramOutcome(
+        ProgramStatus.INVALID_TESTS, [TestStatus.NOT_RUN] * len(tests), [error] * len(tests), code, error
+    )
 
 
 class ProgramRun:
     """State of one program on one worker."""
 
-    def __init__(self, worker: SandboxWorker, config: RewardConfig, code: str, tests: list[str],
-                 row_key: str) -> None:
+    def __init__(
+        self, worker: SandboxWorker, config: RewardConfig, code: str, tests: list[str], row_key: str
+    ) -> None:
         self.worker = worker
         self.cfg = config
         self.code = code
@@ -121,15 +132,32 @@ class ProgramRun:
             self._note(ProgramStatus.MEMORY, "MemoryError")
         if time.monotonic() >= cap:
             self._not_run_from(0, "program time cap reached")
-        return ProgramOutcome(self.program_status, self.status, self.errors, self.code_run, self.program_error,
-                              self.fallbacks, time.monotonic() - started)
+        return ProgramOutcome(
+            self.program_status,
+            self.status,
+            self.errors,
+            self.code_run,
+            self.program_error,
+            self.fallbacks,
+            time.monotonic() - started,
+        )
 
     def _request(self, start: int, cap: float) -> dict:
         cfg = self.cfg
-        return {"op": "judge", "key": self.row_key, "tests": self.tests, "code": self.code, "start": start,
-                "timeout": cfg.timeout_per_test, "cap_s": max(0.0, cap - time.monotonic()),
-                "stop_first": cfg.stop_on_first_failure, "salvage": cfg.salvage_code, "strict": cfg.strict,
-                "error_cap": cfg.error_chars, "max_depth": cfg.max_test_depth}
+        return {
+            "op": "judge",
+            "key": self.row_key,
+            "tests": self.tests,
+            "code": self.code,
+            "start": start,
+            "timeout": cfg.timeout_per_test,
+            "cap_s": max(0.0, cap - time.monotonic()),
+            "stop_first": cfg.stop_on_first_failure,
+            "salvage": cfg.salvage_code,
+            "strict": cfg.strict,
+            "error_cap": cfg.error_chars,
+            "max_depth": cfg.max_test_depth,
+        }
 
     def _not_run_from(self, start: int, reason: str) -> None:
         for j in range(start, len(self.tests)):

@@ -3,6 +3,7 @@ error raises at the first call with a one-line message instead of becoming rewar
 sample, and a streak of calls that scored nothing raises instead of training on it. verl's ``prime`` form is
 the exception: verl turns any exception of it into 0.0 for the whole batch, so it keeps failures as logged
 zeros."""
+
 from __future__ import annotations
 
 import pytest

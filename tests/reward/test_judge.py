@@ -5,6 +5,7 @@ Each class of the trust-boundary review has a test here (the attack programs of 
 what a program can do to the sandbox itself). After each attack the same engine must still score honest
 programs exactly, and nothing may exist on the host that an attack aimed at.
 """
+
 from __future__ import annotations
 
 import glob
@@ -80,8 +81,10 @@ def _judges_settle(engine: RewardEngine, timeout: float = 3.0) -> bool:
                     fields = dict(line.split(":", 1) for line in f if ":" in line)
                 if int(fields.get("Uid", "-1").split()[0]) not in uids or fields["State"].split()[0] == "Z":
                     continue
-                sockets = sum(os.readlink(f"/proc/{entry}/fd/{fd}").startswith("socket:")
-                              for fd in os.listdir(f"/proc/{entry}/fd"))
+                sockets = sum(
+                    os.readlink(f"/proc/{entry}/fd/{fd}").startswith("socket:")
+                    for fd in os.listdir(f"/proc/{entry}/fd")
+                )
             except (OSError, KeyError, ValueError):
                 continue
             judges[entry] = (fields["PPid"].strip(), sockets)
@@ -102,12 +105,18 @@ MODULE_CASES = [
     ("import numpy as np\ndef f(x):\n    return 0.5", "assert np.isclose(f(1), 0.5)"),
     ("def f(x):\n    return 0.5", "import numpy\nassert numpy.isclose(f(1), 0.5)"),
     ("from decimal import Decimal\ndef f(x):\n    return Decimal('0.3')", "assert f(1) == Decimal('0.3')"),
-    ("from fractions import Fraction\ndef f(x):\n    return Fraction(1, 3)",
-     "from fractions import Fraction; assert f(1) == Fraction(1, 3)"),
-    ("from collections import OrderedDict\ndef f(x):\n    return OrderedDict([('a', 1), ('b', 2)])",
-     "assert f(1) == OrderedDict([('a', 1), ('b', 2)])"),
-    ("import collections\ndef f(x):\n    return collections.Counter('abca')",
-     "assert f(1) == collections.Counter({'a': 2, 'b': 1, 'c': 1})"),
+    (
+        "from fractions import Fraction\ndef f(x):\n    return Fraction(1, 3)",
+        "from fractions import Fraction; assert f(1) == Fraction(1, 3)",
+    ),
+    (
+        "from collections import OrderedDict\ndef f(x):\n    return OrderedDict([('a', 1), ('b', 2)])",
+        "assert f(1) == OrderedDict([('a', 1), ('b', 2)])",
+    ),
+    (
+        "import collections\ndef f(x):\n    return collections.Counter('abca')",
+        "assert f(1) == collections.Counter({'a': 2, 'b': 1, 'c': 1})",
+    ),
 ]
 
 
@@ -164,17 +173,33 @@ def test_statement_on_a_program_object_runs_in_the_child(engine):
 # ------------------------------------------------------------- 3. what crosses the boundary keeps meaning
 BOUNDARY_CASES = [
     # (program that must fail, honest program that must pass, test)
-    ("from collections import OrderedDict\ndef f(x):\n    return OrderedDict([('b', 2), ('a', 1)])",
-     "from collections import OrderedDict\ndef f(x):\n    return OrderedDict([('a', 1), ('b', 2)])",
-     "assert f(1) == OrderedDict([('a', 1), ('b', 2)])"),
-    ("class L(list):\n    pass\ndef f(x):\n    return L([x])", "def f(x):\n    return [x]", "assert type(f(1)) == list"),
+    (
+        "from collections import OrderedDict\ndef f(x):\n    return OrderedDict([('b', 2), ('a', 1)])",
+        "from collections import OrderedDict\ndef f(x):\n    return OrderedDict([('a', 1), ('b', 2)])",
+        "assert f(1) == OrderedDict([('a', 1), ('b', 2)])",
+    ),
+    (
+        "class L(list):\n    pass\ndef f(x):\n    return L([x])",
+        "def f(x):\n    return [x]",
+        "assert type(f(1)) == list",
+    ),
     ("def f(l):\n    return l", "def f(l):\n    return list(l)", "assert (l := [1, 2]) is not f(l)"),
     ("def f(l):\n    l.append(9)", "def f(l):\n    return None", "l = [1, 2]\nf(l)\nassert l == [1, 2]"),
-    ("def f(l):\n    return sorted(l)", "def f(l):\n    l.sort()", "l = [3, 1, 2]\nf(l)\nassert l == [1, 2, 3]"),
-    ("def make_adder(n):\n    return 5", "def make_adder(n):\n    return lambda x: x + n",
-     "assert callable(make_adder(1))"),
-    ("def f(d):\n    d['k'] = 1\n    return d", "def f(d):\n    return dict(d, k=1)",
-     "d = {}\nassert f(d) == {'k': 1} and d == {}"),
+    (
+        "def f(l):\n    return sorted(l)",
+        "def f(l):\n    l.sort()",
+        "l = [3, 1, 2]\nf(l)\nassert l == [1, 2, 3]",
+    ),
+    (
+        "def make_adder(n):\n    return 5",
+        "def make_adder(n):\n    return lambda x: x + n",
+        "assert callable(make_adder(1))",
+    ),
+    (
+        "def f(d):\n    d['k'] = 1\n    return d",
+        "def f(d):\n    return dict(d, k=1)",
+        "d = {}\nassert f(d) == {'k': 1} and d == {}",
+    ),
 ]
 
 
@@ -210,8 +235,8 @@ def test_no_check_holds_the_engine_past_its_budget(engine):
     for (program, test), result in zip(STALLS, results):
         assert result.test_status == [TestStatus.ERROR], (test, result.test_errors)
         assert "check too expensive" in result.test_errors[0], (test, result.test_errors)
-    assert all(r.test_status == [TestStatus.PASS] for r in results[len(STALLS):])
-    assert all(r.duration_s < 1.0 for r in results[len(STALLS):])
+    assert all(r.test_status == [TestStatus.PASS] for r in results[len(STALLS) :])
+    assert all(r.duration_s < 1.0 for r in results[len(STALLS) :])
     # 8 stalls of at most (1 s + 1 s grace) each, spread over 2 workers, plus the honest programs
     assert elapsed < len(STALLS) * 2.5, elapsed
     _assert_healthy(engine)
@@ -275,7 +300,9 @@ def test_a_test_string_cannot_read_the_host(engine, test):
 
 
 def test_a_hostile_test_of_one_row_cannot_change_another_rows_verdicts(engine):
-    poison = "import math\nmath.pi = 3\n(lambda: 0).__globals__['__builtins__']['len'] = lambda x: 0\nassert True"
+    poison = (
+        "import math\nmath.pi = 3\n(lambda: 0).__globals__['__builtins__']['len'] = lambda x: 0\nassert True"
+    )
     program = "import math\ndef f():\n    return 3.141592653589793\n"
     results = engine.score([program] * 6, [[poison]] * 3 + [["assert f() == math.pi and len([1]) == 1"]] * 3)
     assert [r.test_results for r in results] == [[1]] * 6
@@ -300,9 +327,10 @@ def test_rows_past_the_size_limits_are_refused_whole():
     config = RewardConfig(workers=1, max_tests=50, max_test_chars=2000)
     program = "def f(x):\n    return x\n"
     with RewardEngine(config) as e:
-        many, huge, fine = e.score([program] * 3, [["assert f(1) == 1"] * 51,
-                                                   ["assert f([" + "1," * 2000 + "]) == 1"],
-                                                   ["assert f(1) == 1"] * 50])
+        many, huge, fine = e.score(
+            [program] * 3,
+            [["assert f(1) == 1"] * 51, ["assert f([" + "1," * 2000 + "]) == 1"], ["assert f(1) == 1"] * 50],
+        )
     assert many.status is huge.status is ProgramStatus.INVALID_TESTS
     assert many.pass_rate == huge.pass_rate == 0.0 and "limit" in many.error and "limit" in huge.error
     assert fine.status is ProgramStatus.OK and fine.pass_rate == 1.0
@@ -310,15 +338,18 @@ def test_rows_past_the_size_limits_are_refused_whole():
 
 def test_a_million_copies_of_a_test_or_a_million_element_literal_refuse_the_row(engine):
     program = "def f(x):\n    return 1\n"
-    copies, literal = engine.score([program] * 2, [["assert f(1) == 1"] * 1_000_000,
-                                                   ["assert f(1) in [" + "1, " * 1_000_000 + "]"]])
+    copies, literal = engine.score(
+        [program] * 2, [["assert f(1) == 1"] * 1_000_000, ["assert f(1) in [" + "1, " * 1_000_000 + "]"]]
+    )
     assert copies.status is literal.status is ProgramStatus.INVALID_TESTS
     assert copies.pass_rate == literal.pass_rate == 0.0
     _assert_healthy(engine)
 
 
 def test_a_test_that_does_not_parse_fails_alone(engine):
-    [result] = _score(engine, ["def f(x):\n    return x\n"], ["assert f(1) == 1", "assert f(", "assert f(2) == 2"])
+    [result] = _score(
+        engine, ["def f(x):\n    return x\n"], ["assert f(1) == 1", "assert f(", "assert f(2) == 2"]
+    )
     assert result.test_status == [TestStatus.PASS, TestStatus.ERROR, TestStatus.PASS]
     assert result.status is ProgramStatus.OK
 
@@ -342,7 +373,10 @@ def test_program_defined_expected_values_are_refused_unless_strict_is_off():
             return Point(x, 2)
     """)
     tests = ["assert f(1) == Point(1, 2)", "assert f(1) != Point(2, 2)"]
-    with RewardEngine(RewardConfig(workers=1, strict=False)) as lenient, RewardEngine(RewardConfig(workers=1)) as strict:
+    with (
+        RewardEngine(RewardConfig(workers=1, strict=False)) as lenient,
+        RewardEngine(RewardConfig(workers=1)) as strict,
+    ):
         [plain] = lenient.score([program], [tests])
         [refused] = strict.score([program], [tests])
     assert plain.test_results == [1, 1] and plain.fallback_tests == 2

@@ -1,4 +1,5 @@
 """Test plans: where each test is split between the judge and the program's child (``sandbox/planner.py``)."""
+
 import pytest
 
 from acecoder_rl.reward.sandbox.planner import RowRefused, plan_row, plan_test
@@ -32,8 +33,9 @@ def test_access_chains_are_one_probe():
 
 
 def test_names_the_test_binds_are_passed_as_locals():
-    assert [(p.source, p.local_names) for p in plan("assert all(f(x) > 0 for x in range(3))").probes] == \
-        [("f(x)", ("x",))]
+    assert [(p.source, p.local_names) for p in plan("assert all(f(x) > 0 for x in range(3))").probes] == [
+        ("f(x)", ("x",))
+    ]
     assert [(p.source, p.local_names) for p in plan("l = [1]\nassert f(l) == 1").probes] == [("f(l)", ("l",))]
 
 
@@ -81,12 +83,15 @@ def test_depth_past_the_limit_refuses_the_row():
     assert plan("assert f(1) == " + "-" * 50 + "1").kind == "expr"
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("assert f(1,\n 2) == 3", ["(f(1,\n 2))"]),
-    ("assert (f(1)\n        .real) == 1", ["(f(1)\n        .real)"]),  # stands alone only in brackets
-    ('assert f"{f(1)}" == "1"', ["f(1)"]),  # inside an f-string positions are unreliable: rebuilt text
-    ("assert f('é', x='ü') == 'éü'", ["f('é', x='ü')"]),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("assert f(1,\n 2) == 3", ["(f(1,\n 2))"]),
+        ("assert (f(1)\n        .real) == 1", ["(f(1)\n        .real)"]),  # stands alone only in brackets
+        ('assert f"{f(1)}" == "1"', ["f(1)"]),  # inside an f-string positions are unreliable: rebuilt text
+        ("assert f('é', x='ü') == 'éü'", ["f('é', x='ü')"]),
+    ],
+)
 def test_probe_text_is_the_tests_own_and_evaluates_alone(source, expected):
     assert probes(source) == expected
     for text in expected:
@@ -99,20 +104,31 @@ def test_eager_plans_are_lone_probes_evaluated_first():
     assert not plan("assert x(1) or f(1)").eager
 
 
-@pytest.mark.parametrize("source, check", [
-    ("assert f(1) == [1, (2, -3)]", ("Eq", [1, (2, -3)], True)),
-    ("assert -2.5 == f(1)", ("Eq", -2.5, False)),
-    ("assert 3 in f(1)", ("In", 3, False)),
-    ("assert f(1) is None", ("Is", None, True)),
-    ("assert not f(1)", ("not", None, True)),
-    ("assert f(1)", ("truth", None, True)),
-])
+@pytest.mark.parametrize(
+    "source, check",
+    [
+        ("assert f(1) == [1, (2, -3)]", ("Eq", [1, (2, -3)], True)),
+        ("assert -2.5 == f(1)", ("Eq", -2.5, False)),
+        ("assert 3 in f(1)", ("In", 3, False)),
+        ("assert f(1) is None", ("Is", None, True)),
+        ("assert not f(1)", ("not", None, True)),
+        ("assert f(1)", ("truth", None, True)),
+    ],
+)
 def test_literal_checks_are_planned_as_data(source, check):
     p = plan(source)
     assert p.literal and p.check == check and p.code is None and [q.source for q in p.probes] == ["f(1)"]
 
 
-@pytest.mark.parametrize("source", ["assert f(1) == x", "assert f(1) + 1 == 2", "assert f(1) == {[1]: 2}",
-                                    "assert f(1) == 2 == 2", "import math; assert f(1) == 2"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "assert f(1) == x",
+        "assert f(1) + 1 == 2",
+        "assert f(1) == {[1]: 2}",
+        "assert f(1) == 2 == 2",
+        "import math; assert f(1) == 2",
+    ],
+)
 def test_other_shapes_are_not_literal_checks(source):
     assert plan(source).check is None

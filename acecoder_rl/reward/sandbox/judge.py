@@ -29,6 +29,7 @@ Verdict stream (judge -> engine), one frame each, in this order:
                                                          (-1: while loading); ends the stream
   {"k": "end"}                                           no more tests for this child
 """
+
 from __future__ import annotations
 
 import builtins
@@ -66,9 +67,16 @@ class Unverifiable(Exception):
 
 
 _INTERRUPTS = (ChildTimeout, ChildGone)
-_CHECKS = {"truth": lambda answer, _: answer, "not": lambda answer, _: not answer, "Eq": operator.eq,
-           "NotEq": operator.ne, "Is": operator.is_, "IsNot": operator.is_not,
-           "In": lambda a, b: a in b, "NotIn": lambda a, b: a not in b}
+_CHECKS = {
+    "truth": lambda answer, _: answer,
+    "not": lambda answer, _: not answer,
+    "Eq": operator.eq,
+    "NotEq": operator.ne,
+    "Is": operator.is_,
+    "IsNot": operator.is_not,
+    "In": lambda a, b: a in b,
+    "NotIn": lambda a, b: a not in b,
+}
 # Longest a coalescing judge holds a verdict back (far below runner.JUDGE_GRACE_S: the engine's deadline for
 # the next frame counts from the last one it got).
 COALESCE_S = 0.05
@@ -83,7 +91,9 @@ class RemoteObject:
         object.__setattr__(self, "_ev", evaluator)
         object.__setattr__(self, "_opaque", opaque)
 
-    def _remote(self, kind: str, args: tuple = (), name: str | None = None, kwargs: dict | None = None) -> object:
+    def _remote(
+        self, kind: str, args: tuple = (), name: str | None = None, kwargs: dict | None = None
+    ) -> object:
         return self._ev.apply(kind, self, args, name=name, kwargs=kwargs or {})
 
     def _compare(self, other: object, op: str, reflected_default: bool | None) -> object:
@@ -92,8 +102,12 @@ class RemoteObject:
                 self._ev.program_decides("a comparison between two of the program's objects")
             return self._remote("compare", (other,), name=op)
         if reflected_default is not None and self._opaque.default_eq:
-            return reflected_default  # identity semantics: a child-only object is never equal to a plain value
-        raise Unverifiable(f"a {self._opaque.type_name} object with custom comparison was compared with a plain value")
+            return (
+                reflected_default  # identity semantics: a child-only object is never equal to a plain value
+            )
+        raise Unverifiable(
+            f"a {self._opaque.type_name} object with custom comparison was compared with a plain value"
+        )
 
     def __eq__(self, other: object) -> object:
         return self._compare(other, "Eq", False)
@@ -156,7 +170,7 @@ class RemoteObject:
 
 
 class RemoteCallable(RemoteObject):
-    """A remote object that is callable in the child (a function, a class): ``callable()`` tells them apart."""
+    """A remote object that is callable in the child (a function, a class): ``callable()`` tells it apart."""
 
     __slots__ = ()
 
@@ -170,8 +184,9 @@ def _as_str(value: object) -> str:
     return value
 
 
-def _restricted_import(name: str, globals: object = None, locals: object = None, fromlist: object = (),
-                       level: int = 0) -> object:
+def _restricted_import(
+    name: str, globals: object = None, locals: object = None, fromlist: object = (), level: int = 0
+) -> object:
     """``import`` in a test: the allowed test modules only (the judge's own copies)."""
     if level != 0 or name.split(".")[0] not in planner.JUDGE_MODULES:
         raise ImportError(f"a test may not import {name!r} in the judge")
@@ -257,9 +272,15 @@ class Evaluator:
         result = self._send(message)
         return None if statement else result
 
-    def apply(self, kind: str, target: RemoteObject, args: tuple, *, name: str | None, kwargs: dict) -> object:
-        message: dict = {"op": "apply", "kind": kind, "target": self._ref(target),
-                         "args": [self._ref(a) for a in args]}
+    def apply(
+        self, kind: str, target: RemoteObject, args: tuple, *, name: str | None, kwargs: dict
+    ) -> object:
+        message: dict = {
+            "op": "apply",
+            "kind": kind,
+            "target": self._ref(target),
+            "args": [self._ref(a) for a in args],
+        }
         if name is not None:
             message["name"] = name
         if kwargs:
@@ -273,7 +294,9 @@ class Evaluator:
         self.fallback = True
 
     # -- one test
-    def run(self, plan: planner.TestPlan, modules: dict[str, object], prefetched: object = None) -> tuple[str, str | None]:
+    def run(
+        self, plan: planner.TestPlan, modules: dict[str, object], prefetched: object = None
+    ) -> tuple[str, str | None]:
         """Verdict of one test. ``prefetched``: the child's answer for the plan's (eager) probe, already read.
         ``modules``: the real modules the judge supplies for the plan's implicit module names."""
         self.start_test(prefetched is None)
@@ -287,8 +310,12 @@ class Evaluator:
                 probe = lambda k, **local: self.answer(prefetched)  # noqa: E731 - eager plans have one probe
             else:
                 probe = lambda k, **local: self.probe(probes[k].source, local)  # noqa: E731
-            namespace: dict = {"__builtins__": _BUILTINS, "__name__": "__test__", "__probe__": probe,
-                               "__exec__": lambda k, **local: self.probe(probes[k].source, local, True)}
+            namespace: dict = {
+                "__builtins__": _BUILTINS,
+                "__name__": "__test__",
+                "__probe__": probe,
+                "__exec__": lambda k, **local: self.probe(probes[k].source, local, True),
+            }
             for name in plan.modules:
                 if name in modules:  # otherwise the name stays undefined, as in plain Python
                     namespace[name] = modules[name]
@@ -330,8 +357,9 @@ def _describe(exc: BaseException, cap: int) -> str:
 class ProgramJudge:
     """The judge's whole life: load the program in the child, judge tests from ``start``, report each."""
 
-    def __init__(self, host, child_sock, request: dict, plans: list[planner.TestPlan],
-                 coalesce: bool = False) -> None:
+    def __init__(
+        self, host, child_sock, request: dict, plans: list[planner.TestPlan], coalesce: bool = False
+    ) -> None:
         self.host = host
         # Verdicts written together (one write, one wake-up of the engine) unless COALESCE_S has passed since
         # the last write: only where no check can stall (the judge zygote's literal rows). A forked judge
@@ -377,14 +405,26 @@ class ProgramJudge:
         watch = sorted(set(names) & planner.JUDGE_BUILTINS)
         aliases = sorted(set(names) - planner.JUDGE_BUILTINS - planner.IMPLICIT_MODULES)
         self.ev.deadline = min(time.monotonic() + self.timeout, self.cap)
-        message = {"op": "load", "code": self.request["code"], "salvage": bool(self.request.get("salvage")),
-                   "names": names, "then": [plans[k].probes[0].source for k in first], "unless_bound": watch,
-                   "unless_module": aliases}
+        message = {
+            "op": "load",
+            "code": self.request["code"],
+            "salvage": bool(self.request.get("salvage")),
+            "names": names,
+            "then": [plans[k].probes[0].source for k in first],
+            "unless_bound": watch,
+            "unless_module": aliases,
+        }
         try:
             reply = self.ev.ask(message)
         except ChildTimeout:
-            self.emit({"k": "load", "ok": False, "status": "timeout",
-                       "error": f"running the program took over {self.timeout:g} s"})
+            self.emit(
+                {
+                    "k": "load",
+                    "ok": False,
+                    "status": "timeout",
+                    "error": f"running the program took over {self.timeout:g} s",
+                }
+            )
             return
         except ChildGone as exc:
             self.emit({"k": "died", "i": -1, "malformed": exc.malformed})
@@ -397,15 +437,21 @@ class ProgramJudge:
             return
         bound = {n for n in reply.get("bound", ()) if isinstance(n, str)}
         found = reply.get("modules") if isinstance(reply.get("modules"), dict) else {}
-        code = reply.get("code") if self.request.get("salvage") and isinstance(reply.get("code"), str) else None
+        code = (
+            reply.get("code") if self.request.get("salvage") and isinstance(reply.get("code"), str) else None
+        )
         self.emit({"k": "load", "ok": True, "code": code})
         modules = self._modules(bound, found)
         queued = first  # tests whose probe answers are on their way (one batch request)
         shadowed = frozenset(bound & planner.JUDGE_BUILTINS)
         aliased = frozenset(n for n in found if n in aliases and n in modules)
         if shadowed or aliased:  # the child did not run the batch (see child.Harness.serve)
-            plans = [planner.plan_test(p.source, self.max_depth, shadowed & p.names, aliased & p.names)
-                     if p.kind != "invalid" else p for p in plans]
+            plans = [
+                planner.plan_test(p.source, self.max_depth, shadowed & p.names, aliased & p.names)
+                if p.kind != "invalid"
+                else p
+                for p in plans
+            ]
             queued = []
         self._judge(plans, start, queued, modules)
 
@@ -447,7 +493,9 @@ class ProgramJudge:
             except ChildGone as exc:
                 self.emit({"k": "died", "i": i, "malformed": exc.malformed})
                 return
-            self.emit({"k": "t", "i": i, "s": status, "e": error, "fb": int(ev.fallback), "mem": int(ev.memory)})
+            self.emit(
+                {"k": "t", "i": i, "s": status, "e": error, "fb": int(ev.fallback), "mem": int(ev.memory)}
+            )
             i += 1
             if status != "pass" and self.stop_first:
                 break
@@ -465,7 +513,9 @@ class ProgramJudge:
         run = self._eager_run(plans, i)
         if run:
             try:
-                protocol.send(self.child.sock, {"op": "batch", "probes": [plans[k].probes[0].source for k in run]})
+                protocol.send(
+                    self.child.sock, {"op": "batch", "probes": [plans[k].probes[0].source for k in run]}
+                )
             except OSError:
                 raise ChildGone() from None
         return run

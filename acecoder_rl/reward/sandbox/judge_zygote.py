@@ -18,6 +18,7 @@ Judges additionally lose signals, sockets, new processes and IPC objects (a seco
 writes to files (``RLIMIT_FSIZE`` 0), and each is killed by this zygote (the only process that may signal
 them).
 """
+
 from __future__ import annotations
 
 import collections
@@ -33,7 +34,7 @@ import planner
 import protocol
 
 PR_SET_PDEATHSIG = 1
-PLAN_CACHE_ROWS = 4096
+PLAN_CACHE_ROWS = 1024  # rows whose plans are kept (a row's programs come together: RL samples of a prompt)
 SPARES = 8  # judges forked per batch (see JudgeZygote._fork_spares)
 WARM_UP_ROUNDS = 20  # see zygote.WARM_UP_ROUNDS
 JUDGE_OPEN_FILES = 64
@@ -51,9 +52,25 @@ def judge_filter():
 
     filt = sc.SyscallFilter(sc.ALLOW)
     deny = sc.ERRNO(errno.EPERM)
-    for name in ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open",
-                 "pidfd_send_signal", "socket", "socketpair", "fork", "vfork", "execve", "execveat",
-                 "shmget", "semget", "msgget", "mq_open"):  # IPC objects would outlive the judge
+    for name in (
+        "kill",
+        "tkill",
+        "tgkill",
+        "rt_sigqueueinfo",
+        "rt_tgsigqueueinfo",
+        "pidfd_open",
+        "pidfd_send_signal",
+        "socket",
+        "socketpair",
+        "fork",
+        "vfork",
+        "execve",
+        "execveat",
+        "shmget",
+        "semget",
+        "msgget",
+        "mq_open",
+    ):  # IPC objects would outlive the judge
         filt.add_rule(deny, name)
     filt.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, 0x10000, 0))  # without CLONE_THREAD: a process
     filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # flags behind a pointer: libc falls back to clone
@@ -86,12 +103,15 @@ class JudgeZygote:
             except Exception as exc:  # the engine already warns about a missing seccomp
                 print(f"judge filter unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
         mem = int(self.cfg["judge_memory_mb"]) * 1024 * 1024
-        for which, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_DATA, mem), (resource.RLIMIT_NOFILE, JUDGE_OPEN_FILES), (resource.RLIMIT_CORE, 0)):
+        for which, value in (
+            (resource.RLIMIT_AS, mem),
+            (resource.RLIMIT_DATA, mem),
+            (resource.RLIMIT_NOFILE, JUDGE_OPEN_FILES),
+            (resource.RLIMIT_CORE, 0),
+        ):
             soft, hard = resource.getrlimit(which)
             value = value if hard == resource.RLIM_INFINITY else min(value, hard)
             resource.setrlimit(which, (value, value))
-        cpu = int(self.cfg["cpu_seconds"])
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))  # each judge gets its own budget after fork
         os.chdir("/")
         if uid is not None:
             os.setgroups([])
@@ -108,12 +128,20 @@ class JudgeZygote:
         As in the programs' zygote (zygote.Zygote._warm_up): CPython specialises the bytecode of the code it
         runs, in place; done once here, every judge inherits the specialised code instead of rewriting (and
         so copying) those pages itself."""
-        tests = ["assert f(1) == 2", "assert f(2) == 3", "x = f(3)\nassert x == [4, 5.0] or x", "assert g(1) == 1"]
+        tests = [
+            "assert f(1) == 2",
+            "assert f(2) == 3",
+            "x = f(3)\nassert x == [4, 5.0] or x",
+            "assert g(1) == 1",
+        ]
         plans = planner.plan_row(tests, 100)
-        answers = [{"ok": True, "v": ["N"], "bound": ["f"], "modules": {}},
-                   {"ok": True, "v": ["i", "0x2"]}, {"ok": True, "v": ["i", "0x3"]},
-                   {"ok": True, "v": ["l", [["i", "0x4"], ["f", "0x1.4p+2"]]]},
-                   {"ok": False, "kind": "exception", "error": "NameError: name 'g' is not defined"}]
+        answers = [
+            {"ok": True, "v": ["N"], "bound": ["f"], "modules": {}},
+            {"ok": True, "v": ["i", "0x2"]},
+            {"ok": True, "v": ["i", "0x3"]},
+            {"ok": True, "v": ["l", [["i", "0x4"], ["f", "0x1.4p+2"]]]},
+            {"ok": False, "kind": "exception", "error": "NameError: name 'g' is not defined"},
+        ]
         request = {"code": "", "start": 0, "timeout": 60, "cap_s": 60, "error_cap": 100, "max_depth": 100}
         for _ in range(WARM_UP_ROUNDS):
             host, host_peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -163,8 +191,9 @@ class JudgeZygote:
                 raise planner.RowRefused("tests must be strings")
             plans = planner.plan_row(tests, int(self.cfg["max_test_depth"]))
             for module, names in _LAZY_MODULES.items():
-                if module not in sys.modules and any(module in p.imports or not names.isdisjoint(p.names)
-                                                     for p in plans):
+                if module not in sys.modules and any(
+                    module in p.imports or not names.isdisjoint(p.names) for p in plans
+                ):
                     judge.load_module(module)
                     self._discard_spares()  # forked without it: the next ones inherit it
             if all(p.literal or p.kind == "invalid" for p in plans):
@@ -231,9 +260,15 @@ class JudgeZygote:
 
     def _fork_spares(self) -> None:
         """Fork SPARES judges in a row, each waiting for its program (as the programs' zygote does: every
-        fork makes this process's pages copy-on-write again, so forks come in batches, not one per program)."""
-        prepared = [(socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM),
-                     socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)) for _ in range(SPARES)]
+        fork makes this process's pages copy-on-write again, so forks come in batches, not one per
+        program)."""
+        prepared = [
+            (
+                socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM),
+                socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM),
+            )
+            for _ in range(SPARES)
+        ]
         pids = [0] * SPARES
         for k in range(SPARES):
             pid = self.fork()
@@ -264,6 +299,10 @@ class JudgeZygote:
             os.closerange(keep[1] + 1, 65536)
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writing a file fails (EFBIG) instead of killing
             resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # no file gets a byte from a judge
+            # A judge's own CPU budget (a process's CPU time starts at 0 when it is forked). Not the zygote's:
+            # it is long-lived, and its planning and literal checks add up over a run.
+            cpu = int(self.cfg["cpu_seconds"])
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
             self.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             if os.getppid() != self.pid:  # the zygote died before the prctl
                 os._exit(72)

@@ -21,6 +21,7 @@ are the program's.
 Runs inside the sandbox (the judge zygote plans each row once; its judges inherit the plans): standard
 library only. Plans past the limits below refuse the whole row (:class:`RowRefused`).
 """
+
 from __future__ import annotations
 
 import ast
@@ -42,7 +43,8 @@ JUDGE_BUILTINS = frozenset(
     "format frozenset getattr hasattr hash hex id int isinstance issubclass iter len list map max min next "
     "object oct ord pow property range repr reversed round set slice sorted staticmethod classmethod str "
     "sum super tuple type zip None True False Ellipsis NotImplemented __build_class__ __import__ "
-    "__name__".split() + _EXCEPTIONS
+    "__name__".split()
+    + _EXCEPTIONS
 )
 
 
@@ -80,18 +82,33 @@ class TestPlan:
 
 def pack_plans(plans: list[TestPlan]) -> bytes:
     """A row's plans as bytes (``marshal``: code objects included), for a judge forked before they existed."""
-    return marshal.dumps(tuple((p.source, p.kind, p.code, tuple((q.source, q.local_names, q.statement)
-                                                                 for q in p.probes),
-                                p.modules, p.imports, p.setup, p.error, p.eager, p.names, p.literal,
-                                p.check) for p in plans))
+    return marshal.dumps(
+        tuple(
+            (
+                p.source,
+                p.kind,
+                p.code,
+                tuple((q.source, q.local_names, q.statement) for q in p.probes),
+                p.modules,
+                p.imports,
+                p.setup,
+                p.error,
+                p.eager,
+                p.names,
+                p.literal,
+                p.check,
+            )
+            for p in plans
+        )
+    )
 
 
 def unpack_plans(data: bytes) -> list[TestPlan]:
     """The inverse of :func:`pack_plans` (the bytes come from the judge zygote, never from a test)."""
-    return [TestPlan(source, kind, code, tuple(Probe(*q) for q in probes), modules, imports, setup, error,
-                     eager, names, literal, check)
-            for source, kind, code, probes, modules, imports, setup, error, eager, names, literal, check
-            in marshal.loads(data)]
+    plans = []
+    for source, kind, code, probes, *rest in marshal.loads(data):
+        plans.append(TestPlan(source, kind, code, tuple(Probe(*q) for q in probes), *rest))
+    return plans
 
 
 def plan_row(tests: list[str], max_depth: int) -> list[TestPlan]:
@@ -100,8 +117,12 @@ def plan_row(tests: list[str], max_depth: int) -> list[TestPlan]:
 
 
 @functools.lru_cache(maxsize=65536)
-def plan_test(source: str, max_depth: int, shadowed: frozenset[str] = frozenset(),
-              program_modules: frozenset[str] = frozenset()) -> TestPlan:
+def plan_test(
+    source: str,
+    max_depth: int,
+    shadowed: frozenset[str] = frozenset(),
+    program_modules: frozenset[str] = frozenset(),
+) -> TestPlan:
     """Plan for one test.
 
     ``shadowed``: builtins the program redefines. Such a name is the program's only in a test that calls
@@ -124,11 +145,14 @@ def plan_test(source: str, max_depth: int, shadowed: frozenset[str] = frozenset(
     imported = _import_names(import_nodes)
     bound = (bound | imported) - child_imports  # names the test itself binds
     free = names - bound
-    program = frozenset(n for n in free if n not in JUDGE_BUILTINS and n not in IMPLICIT_MODULES
-                        and n not in program_modules)
+    program = frozenset(
+        n for n in free if n not in JUDGE_BUILTINS and n not in IMPLICIT_MODULES and n not in program_modules
+    )
     if not program:
         program = free & shadowed
-    setup = "\n".join(ast.unparse(s) for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))) or None
+    setup = (
+        "\n".join(ast.unparse(s) for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))) or None
+    )
     modules = tuple(sorted((free - program) & (IMPLICIT_MODULES | program_modules)))
     imports = tuple(sorted({m for m in judge_imports}))
     # Imported names reach a probe through the child's own copy of the import (``setup``), not as values.
@@ -138,8 +162,20 @@ def plan_test(source: str, max_depth: int, shadowed: frozenset[str] = frozenset(
     if setup is None and len(body) == 1 and isinstance(body[0], ast.Assert):
         check = _literal_check(body[0].test, splitter)
         if check is not None:  # AceCode's `assert f(x) == y`: nothing to compile
-            return TestPlan(source, "expr", None, tuple(splitter.probes), modules, imports, None, None, True,
-                            names, True, check)
+            return TestPlan(
+                source,
+                "expr",
+                None,
+                tuple(splitter.probes),
+                modules,
+                imports,
+                None,
+                None,
+                True,
+                names,
+                True,
+                check,
+            )
         splitter.probes.clear()  # the general way below splits it again
     try:
         if len(lone) == 1 and isinstance(lone[0], ast.Assert) and len(body) == 1:
@@ -147,16 +183,30 @@ def plan_test(source: str, max_depth: int, shadowed: frozenset[str] = frozenset(
             code = compile(ast.Expression(body=expr), "<test>", "eval")
             eager = setup is None and _probe_runs_first(expr, splitter.probes)
             literal = eager and _is_literal_check(expr)
-            return TestPlan(source, "expr", code, tuple(splitter.probes), modules, imports, setup, None, eager,
-                            names, literal)
+            return TestPlan(
+                source,
+                "expr",
+                code,
+                tuple(splitter.probes),
+                modules,
+                imports,
+                setup,
+                None,
+                eager,
+                names,
+                literal,
+            )
         module = ast.Module(body=[splitter.visit(s) for s in body], type_ignores=[])
         code = compile(module, "<test>", "exec")
     except (SyntaxError, ValueError) as exc:  # parses, cannot compile: `yield` outside a function
-        return TestPlan(source, "invalid", error=f"test does not compile: {type(exc).__name__}: {exc}"[:300],
-                        names=names)
+        return TestPlan(
+            source, "invalid", error=f"test does not compile: {type(exc).__name__}: {exc}"[:300], names=names
+        )
     except (RecursionError, MemoryError) as exc:
         raise RowRefused(f"a test is too deeply nested to compile ({type(exc).__name__})") from None
-    return TestPlan(source, "module", code, tuple(splitter.probes), modules, imports, setup, None, False, names)
+    return TestPlan(
+        source, "module", code, tuple(splitter.probes), modules, imports, setup, None, False, names
+    )
 
 
 # --------------------------------------------------------------------------------------------- analysis
@@ -214,8 +264,13 @@ def _judge_part(stmt: ast.stmt) -> ast.stmt | None:
     (the others are the child's alone, see the module docstring); None when nothing is left."""
     if isinstance(stmt, ast.Import):
         kept = [a for a in stmt.names if a.name.split(".")[0] in JUDGE_MODULES]
-        return None if not kept else stmt if len(kept) == len(stmt.names) else \
-            ast.copy_location(ast.Import(names=kept), stmt)
+        return (
+            None
+            if not kept
+            else stmt
+            if len(kept) == len(stmt.names)
+            else ast.copy_location(ast.Import(names=kept), stmt)
+        )
     if isinstance(stmt, ast.ImportFrom):
         return stmt if stmt.level == 0 and (stmt.module or "").split(".")[0] in JUDGE_MODULES else None
     return stmt
@@ -291,11 +346,16 @@ class _Splitter(ast.NodeTransformer):
         return isinstance(node, ast.Name) and node.id in self.program_names
 
     def visit(self, node: ast.AST) -> ast.AST:
-        if isinstance(node, ast.expr) and isinstance(getattr(node, "ctx", ast.Load()), ast.Load) \
-                and self._rooted_in_program(node):
+        if (
+            isinstance(node, ast.expr)
+            and isinstance(getattr(node, "ctx", ast.Load()), ast.Load)
+            and self._rooted_in_program(node)
+        ):
             return self._probe(node, statement=False)
         if isinstance(node, _STORES) and any(self._rooted_in_program(t) for t in _store_targets(node)):
-            return _located(ast.Expr(self._probe(node, statement=True)), node)  # `f.cache = {}`: the child's business
+            return _located(
+                ast.Expr(self._probe(node, statement=True)), node
+            )  # `f.cache = {}`: the child's business
         return super().visit(node)
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
@@ -310,7 +370,7 @@ class _Splitter(ast.NodeTransformer):
         if self._in_fstring:
             segment = None
         elif self._one_ascii_line:  # offsets are UTF-8 bytes; for one ASCII line they index the text itself
-            segment = self.source[node.col_offset:node.end_col_offset]
+            segment = self.source[node.col_offset : node.end_col_offset]
         else:
             segment = ast.get_source_segment(self.source, node)
         if segment is None or (isinstance(node, ast.stmt) and getattr(node, "col_offset", 0)):
@@ -359,8 +419,16 @@ def _bound_inside(nodes: list[ast.AST]) -> frozenset[str]:
     return frozenset(names)
 
 
-_SHORT_CIRCUIT = (ast.BoolOp, ast.IfExp, ast.Lambda, ast.NamedExpr, ast.ListComp, ast.SetComp, ast.DictComp,
-                  ast.GeneratorExp)
+_SHORT_CIRCUIT = (
+    ast.BoolOp,
+    ast.IfExp,
+    ast.Lambda,
+    ast.NamedExpr,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
 _CANNOT_RAISE = (ast.Constant, ast.Name, ast.Load, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.expr_context)
 
 
@@ -378,14 +446,24 @@ def _is_literal_check(expr: ast.expr) -> bool:
         return True
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
         return _is_probe(expr.operand)
-    if not (isinstance(expr, ast.Compare) and len(expr.ops) == 1 and isinstance(expr.ops[0], _IDENTITY_OR_EQUALITY)):
+    if not (
+        isinstance(expr, ast.Compare)
+        and len(expr.ops) == 1
+        and isinstance(expr.ops[0], _IDENTITY_OR_EQUALITY)
+    ):
         return False
     left, right = expr.left, expr.comparators[0]
     return (_is_probe(left) and _is_literal(right)) or (_is_probe(right) and _is_literal(left))
 
 
-_CHECK_OPERATORS = {ast.Eq: "Eq", ast.NotEq: "NotEq", ast.Is: "Is", ast.IsNot: "IsNot", ast.In: "In",
-                    ast.NotIn: "NotIn"}
+_CHECK_OPERATORS = {
+    ast.Eq: "Eq",
+    ast.NotEq: "NotEq",
+    ast.Is: "Is",
+    ast.IsNot: "IsNot",
+    ast.In: "In",
+    ast.NotIn: "NotIn",
+}
 
 
 def _literal_check(expr: ast.expr, splitter: "_Splitter") -> tuple | None:
@@ -421,7 +499,11 @@ def _is_probe(node: ast.AST) -> bool:
 
 def _is_literal(node: ast.AST) -> bool:
     for n in _walk(node):
-        if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)) and isinstance(n.operand, ast.Constant):
+        if (
+            isinstance(n, ast.UnaryOp)
+            and isinstance(n.op, (ast.USub, ast.UAdd))
+            and isinstance(n.operand, ast.Constant)
+        ):
             continue
         if not isinstance(n, _LITERAL_NODES) and not isinstance(n, (ast.USub, ast.UAdd)):
             return False
@@ -436,8 +518,11 @@ def _probe_runs_first(expr: ast.expr, probes: list[Probe]) -> bool:
     if len(probes) != 1 or probes[0].local_names or probes[0].statement:
         return False
     nodes = _walk(expr)
-    call = next(n for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-                and n.func.id == "__probe__")
+    call = next(
+        n
+        for n in nodes
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "__probe__"
+    )
     start = (call.lineno, call.col_offset)
     for node in nodes:
         if isinstance(node, _SHORT_CIRCUIT) or (isinstance(node, ast.Compare) and len(node.ops) > 1):
