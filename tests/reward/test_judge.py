@@ -260,7 +260,7 @@ HOST_ATTACKS = [
     f"import collections\nassert add(1, 2) == 3\ncollections._sys.modules['os'].system('touch {PWNED}5')",
     f"import statistics\nassert add(1, 2) == 3\nstatistics.sys.modules['os'].system('touch {PWNED}6')",
     f"assert add(1, 2) == 3\ndatetime.sys.modules['os'].system('touch {PWNED}7')",
-    f"import collections\nos = collections._sys.modules['os']\nos.fork()\nassert add(1, 2) == 3",
+    "import collections\nos = collections._sys.modules['os']\nos.fork()\nassert add(1, 2) == 3",
     f"import collections\nos = collections._sys.modules['os']\nfd = os.open('{PWNED}8', os.O_CREAT | os.O_WRONLY)\n"
     f"os.write(fd, b'x')\nassert add(1, 2) == 3",
     "import collections\nos = collections._sys.modules['os']\nos.kill(os.getppid(), 9)\nassert add(1, 2) == 3",

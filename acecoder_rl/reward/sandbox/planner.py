@@ -76,8 +76,13 @@ class TestPlan:
     error: str | None = None
     eager: bool = False  # a lone probe always evaluated first: its value may be fetched in advance
     names: frozenset[str] = frozenset()  # every name the test loads (the child says which the program binds)
-    literal: bool = False  # the program's one answer compared with a literal: no test code, bounded work
     check: tuple | None = None  # a literal check made without code: (operator name, literal, answer first)
+
+    @property
+    def literal(self) -> bool:
+        """The program's one answer compared with a literal: no test code runs, bounded work (the judge
+        zygote may make the check itself, without forking a judge: see judge_zygote.py)."""
+        return self.check is not None
 
 
 def pack_plans(plans: list[TestPlan]) -> bytes:
@@ -95,7 +100,6 @@ def pack_plans(plans: list[TestPlan]) -> bytes:
                 p.error,
                 p.eager,
                 p.names,
-                p.literal,
                 p.check,
             )
             for p in plans
@@ -173,7 +177,6 @@ def plan_test(
                 None,
                 True,
                 names,
-                True,
                 check,
             )
         splitter.probes.clear()  # the general way below splits it again
@@ -182,7 +185,6 @@ def plan_test(
             expr = splitter.visit(lone[0].test)  # the message is only evaluated on failure: no verdict
             code = compile(ast.Expression(body=expr), "<test>", "eval")
             eager = setup is None and _probe_runs_first(expr, splitter.probes)
-            literal = eager and _is_literal_check(expr)
             return TestPlan(
                 source,
                 "expr",
@@ -194,7 +196,6 @@ def plan_test(
                 None,
                 eager,
                 names,
-                literal,
             )
         module = ast.Module(body=[splitter.visit(s) for s in body], type_ignores=[])
         code = compile(module, "<test>", "exec")
@@ -433,29 +434,6 @@ _CANNOT_RAISE = (ast.Constant, ast.Name, ast.Load, ast.Tuple, ast.List, ast.Set,
 
 
 _LITERAL_NODES = (ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.Load)
-_IDENTITY_OR_EQUALITY = (ast.Eq, ast.NotEq, ast.Is, ast.IsNot, ast.In, ast.NotIn)
-
-
-def _is_literal_check(expr: ast.expr) -> bool:
-    """The check is ``answer``, ``not answer``, or ``answer OP literal`` / ``literal OP answer`` with OP one
-    of ``== != is is not in not in`` and a literal of constants and displays: AceCode's ``assert f(x) == y``.
-
-    Such a check runs no code of the test and costs the judge time linear in the (capped) answer, so the
-    judge zygote may make it itself, without forking a judge (see judge_zygote.py)."""
-    if _is_probe(expr):
-        return True
-    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
-        return _is_probe(expr.operand)
-    if not (
-        isinstance(expr, ast.Compare)
-        and len(expr.ops) == 1
-        and isinstance(expr.ops[0], _IDENTITY_OR_EQUALITY)
-    ):
-        return False
-    left, right = expr.left, expr.comparators[0]
-    return (_is_probe(left) and _is_literal(right)) or (_is_probe(right) and _is_literal(left))
-
-
 _CHECK_OPERATORS = {
     ast.Eq: "Eq",
     ast.NotEq: "NotEq",
@@ -468,7 +446,8 @@ _CHECK_OPERATORS = {
 
 def _literal_check(expr: ast.expr, splitter: "_Splitter") -> tuple | None:
     """The check of a lone assert that is ``answer``, ``not answer`` or ``answer OP literal`` /
-    ``literal OP answer`` (see _is_literal_check), as data: (operator name, the literal's value, whether the
+    ``literal OP answer``, OP one of ``== != is is not in not in`` and the literal made of constants and
+    displays (AceCode's ``assert f(x) == y``), as data: (operator name, the literal's value, whether the
     answer is the left operand). Its one probe goes to ``splitter.probes``. None for any other shape."""
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
         answer, op, value, first = expr.operand, "not", None, True
@@ -491,10 +470,6 @@ def _literal_check(expr: ast.expr, splitter: "_Splitter") -> tuple | None:
     if len(splitter.probes) != 1 or splitter.probes[0].local_names:
         return None
     return op, value, first
-
-
-def _is_probe(node: ast.AST) -> bool:
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "__probe__"
 
 
 def _is_literal(node: ast.AST) -> bool:
