@@ -52,12 +52,13 @@ def send_with_fds(sock: socket.socket, message: object, fds: list[int]) -> None:
         sock.sendall(data[sent:])
 
 
-def recv_with_fds(sock: socket.socket, deadline: float | None = None, max_fds: int = 1) -> tuple[object, list[int]]:
-    """``recv`` of a frame sent by :func:`send_with_fds`: the message and the descriptors it carried."""
+def recv_with_fds(sock: socket.socket, deadline: float | None = None) -> tuple[object, list[int]]:
+    """``recv`` of a frame sent by :func:`send_with_fds`: the message and the descriptor it carried (one at
+    most: every such frame carries one socket)."""
     if deadline is not None and not _wait_readable(sock, deadline):
         raise ChannelTimeout()
     try:
-        head, fds, _flags, _addr = socket.recv_fds(sock, _HEADER.size, max_fds)
+        head, fds, _flags, _addr = socket.recv_fds(sock, _HEADER.size, 1)
     except OSError as exc:
         raise ChannelClosed(str(exc)) from None
     if not head:
@@ -87,9 +88,8 @@ class FrameReader:
     A child answers a batch of probes with several frames in a row; reading whatever has arrived in one
     ``recv`` and keeping the rest costs one system call (and one poll) per burst instead of two per frame."""
 
-    def __init__(self, sock: socket.socket, max_frame: int = MAX_FRAME) -> None:
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.max_frame = max_frame
         self.buf = bytearray()
         self.poller = select.poll()  # poll, not select: trainer processes often hold fds > 1024
         self.poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
@@ -99,7 +99,7 @@ class FrameReader:
         buf = self.buf
         while True:
             if len(buf) >= _HEADER.size:
-                need = _HEADER.size + _body_size(buf, self.max_frame)
+                need = _HEADER.size + _body_size(buf)
                 if len(buf) >= need:
                     with memoryview(buf) as view:  # one copy of the body, not two
                         body = bytes(view[_HEADER.size:need])
@@ -123,11 +123,11 @@ class FrameReader:
 _CHUNK = 64 * 1024
 
 
-def _body_size(header: bytes | bytearray, limit: int = MAX_FRAME) -> int:
+def _body_size(header: bytes | bytearray) -> int:
     """The body length a frame's header announces (refused before waiting for a body that large)."""
     (size,) = _HEADER.unpack_from(header)
-    if size > limit:
-        raise ProtocolError(f"frame of {size} bytes exceeds {limit}")
+    if size > MAX_FRAME:
+        raise ProtocolError(f"frame of {size} bytes exceeds {MAX_FRAME}")
     return size
 
 

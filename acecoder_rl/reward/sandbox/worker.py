@@ -15,8 +15,6 @@ from acecoder_rl.reward.sandbox.isolation import SANDBOX_ENV, LaunchSpec, progra
 
 START_TIMEOUT_S = 60.0
 CONTROL_TIMEOUT_S = 30.0
-# The judge's frames are small (a verdict, an error text), except the load frame's salvaged code.
-JUDGE_MAX_FRAME = 64 * 1024 * 1024
 
 
 class WorkerFailure(Exception):
@@ -52,7 +50,7 @@ class JudgeHandle(_Peer):
 
     def __init__(self, pid: int, sock: socket.socket) -> None:
         super().__init__(pid, sock)
-        self.reader = protocol.FrameReader(sock, JUDGE_MAX_FRAME)
+        self.reader = protocol.FrameReader(sock)  # frames up to protocol.MAX_FRAME, as any peer's
 
     def next(self, deadline: float) -> object:
         """The next frame; raises the ``protocol`` errors (timeout, closed, garbage)."""
