@@ -308,6 +308,34 @@ def test_a_hostile_test_of_one_row_cannot_change_another_rows_verdicts(engine):
     assert [r.test_results for r in results] == [[1]] * 6
 
 
+ALIASED = "import numpy as np\nimport math as m\ndef f(x):\n    return x\n"
+
+
+def test_a_literal_check_the_program_turns_into_test_code_is_not_run_in_the_judge_zygote(engine):
+    """`assert np.sum(f(x)) == 3` compares one program expression with a literal, so the judge zygote judges
+    the row itself; the program's `import numpy as np` makes `np.sum` the judge's own numpy, so the check is
+    test code, and a judge forked for the program runs it. Had the zygote run it, the first row's test
+    would have changed the numpy of every later judge (the second row's `np.poison` would exist)."""
+    tests = [
+        ["assert f(1) == 1", "assert np.__dict__.setdefault('poison', 7) == 7", "assert np.sum(f([1, 2])) == 3"],
+        ["assert f(1) == 1", "assert np.poison == 7", "assert m.sqrt(f(4)) == 2.0"],
+    ]
+    for _ in range(2):  # each row on each worker
+        results = engine.score([ALIASED] * 4, tests * 2)
+        assert [r.test_results for r in results] == [[1, 1, 1], [1, 0, 1]] * 2, [r.test_errors for r in results]
+        assert "AttributeError" in results[1].test_errors[1]
+    _assert_healthy(engine)
+
+
+def test_a_stalled_check_the_program_turns_into_test_code_costs_only_its_own_test(engine):
+    started = time.monotonic()
+    [result] = _score(engine, [ALIASED], ["assert f(1) == 1", "assert m.factorial(f(10**8)) == 1", "assert f(2) == 2"])
+    assert result.test_status == [TestStatus.PASS, TestStatus.ERROR, TestStatus.PASS], result.test_errors
+    assert "check too expensive" in result.test_errors[1]
+    assert time.monotonic() - started < 5.0
+    _assert_healthy(engine)
+
+
 # --------------------------------------------------------------------------------------------- 6. shapes
 def test_a_deep_expression_refuses_the_row(engine):
     deep = "assert f(1) == " + "-" * 2000 + "1"

@@ -358,13 +358,18 @@ class ProgramJudge:
     """The judge's whole life: load the program in the child, judge tests from ``start``, report each."""
 
     def __init__(
-        self, host, child_sock, request: dict, plans: list[planner.TestPlan], coalesce: bool = False
+        self, host, child_sock, request: dict, plans: list[planner.TestPlan], hand_over=None
     ) -> None:
         self.host = host
+        # Given by the judge zygote when it judges a literal row itself (JudgeZygote._judge_here): forks a
+        # judge that goes on with this program (True in that judge, False in the zygote), for when the
+        # program's bindings turn a literal check into test code (see _run). Test code never runs in the
+        # zygote.
+        self.hand_over = hand_over
         # Verdicts written together (one write, one wake-up of the engine) unless COALESCE_S has passed since
         # the last write: only where no check can stall (the judge zygote's literal rows). A forked judge
         # writes each at once: killed in a stalled check, it must not take earlier verdicts with it.
-        self.coalesce = coalesce
+        self.coalesce = hand_over is not None
         self._pending: list[bytes] = []
         self._written = time.monotonic()
         self.child = protocol.FrameReader(child_sock)
@@ -453,6 +458,14 @@ class ProgramJudge:
                 for p in plans
             ]
             queued = []
+            if self.hand_over is not None and any(not p.literal and p.kind != "invalid" for p in plans[start:]):
+                # The program's `import numpy as np` makes a test's `np.sum(f(x))` the judge's own numpy, so
+                # the check is test code now, and test code never runs in the judge zygote: a judge forked
+                # here goes on with the program.
+                self.flush()
+                if not self.hand_over():
+                    return
+                self.hand_over, self.coalesce = None, False
         self._judge(plans, start, queued, modules)
 
     def _modules(self, bound: set[str], found: dict) -> dict[str, object]:

@@ -243,20 +243,39 @@ class JudgeZygote:
         process: no code of the test runs (a literal is not code), the answers are plain data that decoding
         turns into builtin values without running anything, and the work is linear in answers capped by
         values.py, so there is no state a program could leave here and no check to kill. It saves a judge's
-        fork, faults and exit (~2.5 ms of CPU) for most rows (AceCode's ``assert f(x) == y``)."""
+        fork, faults and exit (~2.5 ms of CPU) for most rows (AceCode's ``assert f(x) == y``). A program
+        whose bindings turn a check into test code (its ``import numpy as np`` makes a test's ``np.sum``
+        the judge's) goes on in a judge forked then (``_hand_over``)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         child = socket.socket(fileno=child_fd)
         try:
             protocol.send_with_fds(self.ctrl, {"pid": 0}, [theirs.fileno()])
             theirs.close()
-            judge.ProgramJudge(ours, child, request, plans, coalesce=True).run()
+            keep = (ours.fileno(), child.fileno())
+            judge.ProgramJudge(ours, child, request, plans, hand_over=lambda: self._hand_over(keep)).run()
         except OSError:  # the engine stopped reading (it gave up on this program): nothing to keep
             pass
         except Exception as exc:  # a bug of ours: the engine sees the stream end (a failed check), we go on
             print(f"judging in the zygote failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         finally:
+            if os.getpid() != self.pid:  # the judge _hand_over forked: its program is judged
+                os._exit(0)
             for sock in (ours, theirs, child):
                 sock.close()
+
+    def _hand_over(self, keep: tuple[int, int]) -> bool:
+        """Fork a judge that goes on with the program being judged here (its verdict stream and the child's
+        socket are ``keep``): True in that judge, False here, where it is the current judge (killed before
+        the next request is served, as any judge)."""
+        pid = self.fork()
+        if pid == 0:
+            try:
+                self._become_judge(keep)
+            except BaseException:
+                os._exit(0)
+            return True
+        self.current = pid
+        return False
 
     def _fork_spares(self) -> None:
         """Fork SPARES judges in a row, each waiting for its program (as the programs' zygote does: every
@@ -291,23 +310,7 @@ class JudgeZygote:
         """A forked spare judge: keep its two sockets, lose the rest, wait for its program, judge it, leave;
         no return."""
         try:
-            keep = sorted((ctrl.fileno(), host.fileno()))
-            devnull = os.open(os.devnull, os.O_RDWR)
-            os.dup2(devnull, 2)  # the zygote's stderr is the worker's log: never a test's output
-            os.closerange(3, keep[0])
-            os.closerange(keep[0] + 1, keep[1])
-            os.closerange(keep[1] + 1, 65536)
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writing a file fails (EFBIG) instead of killing
-            resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # no file gets a byte from a judge
-            # A judge's own CPU budget (a process's CPU time starts at 0 when it is forked). Not the zygote's:
-            # it is long-lived, and its planning and literal checks add up over a run.
-            cpu = int(self.cfg["cpu_seconds"])
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-            self.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-            if os.getppid() != self.pid:  # the zygote died before the prctl
-                os._exit(72)
-            if self.filter is not None:
-                self.load_filter(self.filter)
+            self._become_judge((ctrl.fileno(), host.fileno()))
             request, fds = protocol.recv_with_fds(ctrl)
             if len(fds) != 1 or not isinstance(request, dict):
                 os._exit(0)
@@ -316,6 +319,28 @@ class JudgeZygote:
             judge.ProgramJudge(host, child, request, plans).run()
         finally:
             os._exit(0)
+
+
+    def _become_judge(self, keep: tuple[int, int]) -> None:
+        """In a process just forked from this zygote: keep the two sockets ``keep``, lose every other
+        descriptor, and take the limits and the filter every judge has."""
+        low, high = sorted(keep)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 2)  # the zygote's stderr is the worker's log: never a test's output
+        os.closerange(3, low)
+        os.closerange(low + 1, high)
+        os.closerange(high + 1, 65536)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writing a file fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # no file gets a byte from a judge
+        # A judge's own CPU budget (a process's CPU time starts at 0 when it is forked). Not the zygote's: it
+        # is long-lived, and its planning and literal checks add up over a run.
+        cpu = int(self.cfg["cpu_seconds"])
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+        self.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != self.pid:  # the zygote died before the prctl
+            os._exit(72)
+        if self.filter is not None:
+            self.load_filter(self.filter)
 
 
 def _kill(pid: int) -> None:
