@@ -336,6 +336,55 @@ def test_a_stalled_check_the_program_turns_into_test_code_costs_only_its_own_tes
     _assert_healthy(engine)
 
 
+DATA_CHECKS = [
+    "assert math.isclose(f(), 0.5, rel_tol=1e-6)",
+    "assert math.isclose(0.5, f(), abs_tol=0.1)",
+    "assert abs(f() - 0.5) < 1e-6",
+    "assert abs(0.5 - f()) <= 1e-6",
+    "assert set(f()) == set([1, 2])",
+    "assert frozenset(f()) != frozenset({1, 2})",
+    "assert tuple(f()) == tuple([1, 2])",
+    "assert sorted(f()) == [1, 2]",
+    "assert list(f()) == [1, 2]",
+    "assert len(f()) == 2",
+    "assert f() == (-2+2.5e-16j)",
+    "assert 2 in set(f())",
+]
+DATA_ANSWERS = [
+    "0.5", "0.5000000001", "0.51", "'x'", "None", "[2, 1]", "{1, 2}", "(1, 2)", "[[1]]", "float('nan')",
+    "decimal.Decimal('0.5')", "fractions.Fraction(1, 2)", "numpy.float64(0.5)", "numpy.array([1, 2])",
+    "_Liar()", "L([1, 2])", "(x for x in [1, 2])", "complex(-2, 2.5e-16)", "{1: 0, 2: 0}",
+]
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_checks_planned_as_data_give_the_verdicts_of_the_compiled_test(strict):
+    """`math.isclose(f(x), 0.5)`, `abs(f(x) - y) < tol`, `set(f(x)) == set(...)`: the judge zygote makes
+    these checks on the decoded answer without compiling the test; `pass` before a test makes it a whole
+    source, which a judge compiles and runs. Both must give the same verdict and the same error, for plain
+    answers, exact types, numpy, the program's own objects, and a program that never imported `math`."""
+    preamble = "import decimal, fractions, numpy\n" + ALWAYS_EQUAL + "\nclass L(list):\n    pass\n"
+    programs, tests = [], []
+    for answer in DATA_ANSWERS:
+        for imports in ("import math\n", ""):
+            program = imports + preamble + f"def f():\n    return {answer}\n"
+            programs.append(program)
+            tests.append(DATA_CHECKS + ["pass\n" + t for t in DATA_CHECKS])
+    config = RewardConfig(workers=2, timeout_per_test=1.0, timeout_per_program=30, memory_mb=1024, strict=strict)
+    with RewardEngine(config) as engine:
+        results = engine.score(programs, tests)
+    n = len(DATA_CHECKS)
+    verdicts = set()
+    for program, result in zip(programs, results):
+        assert result.status is ProgramStatus.OK, (program, result.error)
+        data = list(zip(result.test_status[:n], result.test_errors[:n]))
+        compiled = list(zip(result.test_status[n:], result.test_errors[n:]))
+        for test, a, b in zip(DATA_CHECKS, data, compiled):
+            assert a == b, (program.splitlines()[-1], test, a, b)
+            verdicts.add(a[0])
+    assert verdicts == {TestStatus.PASS, TestStatus.FAIL, TestStatus.ERROR}
+
+
 # --------------------------------------------------------------------------------------------- 6. shapes
 def test_a_deep_expression_refuses_the_row(engine):
     deep = "assert f(1) == " + "-" * 2000 + "1"

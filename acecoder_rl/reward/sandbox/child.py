@@ -10,15 +10,16 @@ writing to the socket) can at worst corrupt its own answers, which the judge che
 child never had, and nothing the child sends is ever read as a verdict.
 
 Requests (judge -> child), one JSON frame each:
-  {"op": "load", "code": str, "salvage": bool, "names": [str], "then": [str], "unless_bound": [str],
+  {"op": "load", "code": str, "salvage": bool, "names": [str], "then": [[src, code]], "unless_bound": [str],
    "unless_module": [str]}     run the program; reply with which of "names" it binds ("bound") and which of
                                those hold an allowed module or an attribute of one ("modules", see
                                _module_path); then, unless it bound one of "unless_bound" or bound one of
                                "unless_module" to such a module, evaluate the "then" probes as a batch
-  {"op": "probe", "src": str, "locals": {name: ref}, "fresh": bool}
-                               evaluate an expression in the program's namespace; "fresh" starts a new test
-  {"op": "batch", "probes": [str]}  the probes of consecutive one-probe tests, answered one frame each
-  {"op": "exec", "src": str, "locals": {name: ref}, "fresh": bool}
+  {"op": "probe", "src": str, "code": str, "locals": {name: ref}, "fresh": bool}
+                               evaluate an expression in the program's namespace ("code": "src" compiled
+                               by the judge, see _probe_code); "fresh" starts a new test
+  {"op": "batch", "probes": [[src, code]]}  the probes of consecutive one-probe tests, answered one frame each
+  {"op": "exec", "src": str, "code": str, "locals": {name: ref}, "fresh": bool}
                                run a statement of the test on the program's objects (``f.cache = {}``, the
                                test's imports); it answers None
   {"op": "apply", "kind": ..., "target": ref, "args": [ref], "name": str}
@@ -29,6 +30,8 @@ values.py). Every reply carries "ok" plus either "v" (an encoded value) or "erro
 """
 from __future__ import annotations
 
+import binascii
+import marshal
 import operator
 import sys
 
@@ -54,6 +57,15 @@ def _describe(exc: BaseException, cap: int) -> str:
     if not isinstance(text, str):
         text = "exception (unprintable)"
     return text[:cap]
+
+
+def _probe_code(request: dict, mode: str) -> object:
+    """The code of a probe (or of a test's statement): compiled by the judge's planner once per row
+    ("code": marshal, base64; the judge is this process's only peer), else compiled here from "src"."""
+    code = request.get("code")
+    if code:
+        return marshal.loads(binascii.a2b_base64(code))
+    return compile(request["src"], "<test>", mode)
 
 
 def _error_reply(exc: BaseException, cap: int) -> dict:
@@ -144,9 +156,9 @@ class Harness:
         """Evaluate the probes of consecutive tests, one answer frame each, as the parent would ask them one
         by one. Stops after an opaque answer: the parent then needs this test's object before the next
         test may run. Returns False when the parent has gone."""
-        for source in probes:
+        for source, code in probes:
             try:
-                reply = self.handle({"op": "probe", "src": source, "fresh": True})
+                reply = self.handle({"op": "probe", "src": source, "code": code, "fresh": True})
             except BaseException as exc:
                 reply = _error_reply(exc, self.cap)
             try:
@@ -165,12 +177,12 @@ class Harness:
         if op == "load":
             return self.load(request["code"], request.get("salvage", False), request.get("names", []))
         if op == "probe":
-            code = compile(request["src"], "<test>", "eval")
+            code = _probe_code(request, "eval")
             local = {k: self._ref(r) for k, r in request.get("locals", {}).items()}
             before = self._snapshot()
             return self._value(eval(code, self.namespace, local) if local else eval(code, self.namespace), before)
         if op == "exec":
-            code = compile(request["src"], "<test>", "exec")
+            code = _probe_code(request, "exec")
             local = {k: self._ref(r) for k, r in request.get("locals", {}).items()}
             before = self._snapshot()
             exec(code, self.namespace, local) if local else exec(code, self.namespace)

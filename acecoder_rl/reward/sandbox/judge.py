@@ -46,6 +46,11 @@ class ChildTimeout(Exception):
     """The child did not answer before the test's deadline."""
 
 
+class CheckTooExpensive(Exception):
+    """The test's time ran out in the judge's own work, before it asked the child anything more: the check
+    is what is slow (a product of 8-million-bit integers), not the program."""
+
+
 class ChildGone(Exception):
     """The child's socket closed (it died) or carried garbage (``malformed``): either way it is finished."""
 
@@ -66,7 +71,7 @@ class Unverifiable(Exception):
     """The value cannot be checked without trusting code the program controls."""
 
 
-_INTERRUPTS = (ChildTimeout, ChildGone)
+_INTERRUPTS = (ChildTimeout, ChildGone, CheckTooExpensive)
 _CHECKS = {
     "truth": lambda answer, _: answer,
     "not": lambda answer, _: not answer,
@@ -215,6 +220,8 @@ class Evaluator:
     # -- messages
     def ask(self, message: dict | None) -> object:
         """One answer from the child (sending ``message`` first unless it is None: an answer already due)."""
+        if message is not None and time.monotonic() >= self.deadline:
+            raise CheckTooExpensive()
         try:
             if message is not None:
                 protocol.send(self.child.sock, message)
@@ -265,12 +272,12 @@ class Evaluator:
             raise Unverifiable(f"cannot pass a {type(value).__name__} from the test to the program")
         return ["val", encoded]
 
-    def probe(self, source: str, local_values: dict, statement: bool = False) -> object:
-        message: dict = {"op": "exec" if statement else "probe", "src": source}
+    def probe(self, probe: planner.Probe, local_values: dict) -> object:
+        message: dict = {"op": "exec" if probe.statement else "probe", "src": probe.source, "code": probe.code}
         if local_values:
             message["locals"] = {k: self._ref(v) for k, v in local_values.items()}
         result = self._send(message)
-        return None if statement else result
+        return None if probe.statement else result
 
     def apply(
         self, kind: str, target: RemoteObject, args: tuple, *, name: str | None, kwargs: dict
@@ -309,20 +316,18 @@ class Evaluator:
             if prefetched is not None:
                 probe = lambda k, **local: self.answer(prefetched)  # noqa: E731 - eager plans have one probe
             else:
-                probe = lambda k, **local: self.probe(probes[k].source, local)  # noqa: E731
+                probe = lambda k, **local: self.probe(probes[k], local)  # noqa: E731
             namespace: dict = {
                 "__builtins__": _BUILTINS,
                 "__name__": "__test__",
                 "__probe__": probe,
-                "__exec__": lambda k, **local: self.probe(probes[k].source, local, True),
+                "__exec__": lambda k, **local: self.probe(probes[k], local),
             }
             for name in plan.modules:
                 if name in modules:  # otherwise the name stays undefined, as in plain Python
                     namespace[name] = modules[name]
-            if plan.check is not None:  # a literal check (planner._literal_check): no code to run
-                op, expected, first = plan.check
-                answer = probe(0)
-                holds = bool(_CHECKS[op](answer, expected) if first else _CHECKS[op](expected, answer))
+            if plan.check is not None:  # a data check (planner._literal_check): no code to run
+                holds = data_check(plan.check, lambda: probe(0), modules)
             elif plan.kind == "expr":
                 holds = bool(eval(plan.code, namespace))
             else:
@@ -343,6 +348,28 @@ class Evaluator:
         except BaseException as exc:  # raised by the check itself, as plain Python would (SystemExit too)
             return "error", _describe(exc, self.cap)
         return ("pass", None) if holds else ("fail", "AssertionError")
+
+
+def data_check(check: tuple, answer, modules: dict[str, object]) -> bool:
+    """Make a check planned as data (``planner._literal_check``) on the program's answer (``answer()``
+    fetches it), with the builtins and operators the compiled test would use, in the same order, so that
+    the outcome, or the exception and its message, is the one plain Python gives."""
+    op, expected, first, wrap = check
+    if op == "isclose":
+        isclose = getattr(modules.get("math"), "isclose", None)
+        if isclose is None:  # `math` is looked up before the call's arguments: undefined, as in Python
+            raise NameError("name 'math' is not defined")
+        value, options = expected
+        a = answer()
+        return bool(isclose(a, value, **dict(options)) if first else isclose(value, a, **dict(options)))
+    a = answer()
+    if wrap is not None:
+        a = _BUILTINS[wrap](a)
+    if op == "abs_lt" or op == "abs_le":
+        value, tolerance = expected
+        distance = abs(a - value) if first else abs(value - a)
+        return bool(distance < tolerance if op == "abs_lt" else distance <= tolerance)
+    return bool(_CHECKS[op](a, expected) if first else _CHECKS[op](expected, a))
 
 
 def _describe(exc: BaseException, cap: int) -> str:
@@ -415,7 +442,7 @@ class ProgramJudge:
             "code": self.request["code"],
             "salvage": bool(self.request.get("salvage")),
             "names": names,
-            "then": [plans[k].probes[0].source for k in first],
+            "then": [_wire(plans[k].probes[0]) for k in first],
             "unless_bound": watch,
             "unless_module": aliases,
         }
@@ -506,6 +533,8 @@ class ProgramJudge:
             except ChildGone as exc:
                 self.emit({"k": "died", "i": i, "malformed": exc.malformed})
                 return
+            except CheckTooExpensive:
+                status, error = "error", f"check too expensive: no verdict within {self.timeout:g} s"
             self.emit(
                 {"k": "t", "i": i, "s": status, "e": error, "fb": int(ev.fallback), "mem": int(ev.memory)}
             )
@@ -527,11 +556,16 @@ class ProgramJudge:
         if run:
             try:
                 protocol.send(
-                    self.child.sock, {"op": "batch", "probes": [plans[k].probes[0].source for k in run]}
+                    self.child.sock, {"op": "batch", "probes": [_wire(plans[k].probes[0]) for k in run]}
                 )
             except OSError:
                 raise ChildGone() from None
         return run
+
+
+def _wire(probe: planner.Probe) -> list[str]:
+    """A probe as a batch carries it to the child: [source, compiled code] (see ``child.Harness.batch``)."""
+    return [probe.source, probe.code]
 
 
 def _resolve(path: str) -> object | None:

@@ -25,6 +25,7 @@ library only. Plans past the limits below refuse the whole row (:class:`RowRefus
 from __future__ import annotations
 
 import ast
+import binascii
 import builtins
 import functools
 import marshal
@@ -57,6 +58,17 @@ class Probe:
     source: str  # text evaluated (or, for ``statement``, executed) in the child, in the program's namespace
     local_names: tuple[str, ...]  # names bound by the test that it uses: sent along with it
     statement: bool = False
+    code: str = ""  # the source compiled here, once per row (marshal, base64): the child need not compile it
+
+
+def _compiled(source: str, statement: bool) -> str:
+    """A probe's code for the child (see ``child._probe_code``); "" when it does not compile, which the child
+    then reports as plain Python would."""
+    try:
+        code = compile(source, "<test>", "exec" if statement else "eval", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return ""
+    return binascii.b2a_base64(marshal.dumps(code), newline=False).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -76,12 +88,12 @@ class TestPlan:
     error: str | None = None
     eager: bool = False  # a lone probe always evaluated first: its value may be fetched in advance
     names: frozenset[str] = frozenset()  # every name the test loads (the child says which the program binds)
-    check: tuple | None = None  # a literal check made without code: (operator name, literal, answer first)
+    check: tuple | None = None  # a check made without code: (operator, expected, answer first, wrap)
 
     @property
     def literal(self) -> bool:
-        """The program's one answer compared with a literal: no test code runs, bounded work (the judge
-        zygote may make the check itself, without forking a judge: see judge_zygote.py)."""
+        """The program's one answer checked against literals (``_literal_check``): no test code runs, bounded
+        work (the judge zygote may make the check itself, without forking a judge: see judge_zygote.py)."""
         return self.check is not None
 
 
@@ -93,7 +105,7 @@ def pack_plans(plans: list[TestPlan]) -> bytes:
                 p.source,
                 p.kind,
                 p.code,
-                tuple((q.source, q.local_names, q.statement) for q in p.probes),
+                tuple((q.source, q.local_names, q.statement, q.code) for q in p.probes),
                 p.modules,
                 p.imports,
                 p.setup,
@@ -387,7 +399,8 @@ class _Splitter(ast.NodeTransformer):
             inner = _walk(node)
             outer = self.test_names - _bound_inside(inner)
             used = sorted({n.id for n in inner if isinstance(n, ast.Name)} & outer)
-        self.probes.append(Probe(self._probe_source(node), tuple(used), statement))
+        source = self._probe_source(node)
+        self.probes.append(Probe(source, tuple(used), statement, _compiled(source, statement)))
         call = ast.Call(
             func=ast.Name("__exec__" if statement else "__probe__", ast.Load()),
             args=[ast.Constant(len(self.probes) - 1)],
@@ -442,37 +455,140 @@ _CHECK_OPERATORS = {
     ast.In: "In",
     ast.NotIn: "NotIn",
 }
+# Builtins a data check may apply to the answer or to the literal (MBPP's `set(f(x)) == set([1, 2])`,
+# HumanEval's `tuple(f(x)) == tuple([1, 2])`): bounded work on plain data, nothing of the program's runs.
+DATA_WRAPS = frozenset({"set", "frozenset", "tuple", "list", "sorted", "len"})
+_CLOSE_OPTIONS = frozenset({"rel_tol", "abs_tol"})
+_NOT_LITERAL = object()
 
 
 def _literal_check(expr: ast.expr, splitter: "_Splitter") -> tuple | None:
-    """The check of a lone assert that is ``answer``, ``not answer`` or ``answer OP literal`` /
-    ``literal OP answer``, OP one of ``== != is is not in not in`` and the literal made of constants and
-    displays (AceCode's ``assert f(x) == y``), as data: (operator name, the literal's value, whether the
-    answer is the left operand). Its one probe goes to ``splitter.probes``. None for any other shape."""
-    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
-        answer, op, value, first = expr.operand, "not", None, True
-    elif isinstance(expr, ast.Compare) and len(expr.ops) == 1 and type(expr.ops[0]) in _CHECK_OPERATORS:
-        op = _CHECK_OPERATORS[type(expr.ops[0])]
-        left, right = expr.left, expr.comparators[0]
-        first = splitter.rooted(left)
-        answer, literal = (left, right) if first else (right, left)
-        if not _is_literal(literal):
-            return None
-        try:
-            value = ast.literal_eval(literal)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # e.g. {[1]: 2}: raises
-            return None
-    else:
-        answer, op, value, first = expr, "truth", None, True
+    """The check of a lone assert made of the program's one answer and literals only, as data
+    ``(operator, expected, answer first, wrap)``; its one probe goes to ``splitter.probes``. None for any
+    other shape. The shapes (``A`` the answer, ``L`` a literal of constants and displays, ``W`` one of
+    :data:`DATA_WRAPS`, never the program's):
+      ``A``, ``not A``                                     ("truth"/"not", None, True, None)
+      ``W(A) OP L``, ``L OP W(A)`` (W optional on either side; OP one of == != is is not in not in)
+                                                           (OP's name, L (W applied), A on the left, W)
+      ``math.isclose(A, L, rel_tol=L, abs_tol=L)`` (either order)   ("isclose", (L, options), A first, None)
+      ``abs(A - L) < L``, ``abs(L - A) <= L``             ("abs_lt"/"abs_le", (L, tolerance), A - L, None)
+    The judge applies the same builtins and operators to the decoded answer (``judge.data_check``), so the
+    verdict and its error are the ones the compiled test would give."""
+    shape = _check_shape(expr, splitter)
+    if shape is None:
+        return None
+    answer, check = shape
     if not splitter.rooted(answer):
         return None
     splitter.visit(answer)
     if len(splitter.probes) != 1 or splitter.probes[0].local_names:
         return None
-    return op, value, first
+    return check
+
+
+def _check_shape(expr: ast.expr, splitter: "_Splitter") -> tuple[ast.expr, tuple] | None:
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
+        return expr.operand, ("not", None, True, None)
+    if isinstance(expr, ast.Call) and _is_judge_attribute(expr.func, "math", "isclose", splitter):
+        return _isclose(expr, splitter)
+    if not isinstance(expr, ast.Compare):
+        return expr, ("truth", None, True, None)
+    if len(expr.ops) != 1:
+        return None
+    kind, left, right = type(expr.ops[0]), expr.left, expr.comparators[0]
+    if kind is ast.Lt or kind is ast.LtE:
+        return _abs_within(left, right, "abs_lt" if kind is ast.Lt else "abs_le", splitter)
+    if kind not in _CHECK_OPERATORS:
+        return None
+    first = splitter.rooted(_unwrap(left, splitter)[0])
+    answer, wrap = _unwrap(left if first else right, splitter)
+    value = _literal_value(right if first else left, splitter)
+    return None if value is _NOT_LITERAL else (answer, (_CHECK_OPERATORS[kind], value, first, wrap))
+
+
+def _is_judge_name(node: ast.AST, names: frozenset[str] | set[str], splitter: "_Splitter") -> bool:
+    return isinstance(node, ast.Name) and node.id in names and node.id not in splitter.program_names
+
+
+def _is_judge_attribute(node: ast.AST, module: str, attribute: str, splitter: "_Splitter") -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == attribute
+        and _is_judge_name(node.value, {module}, splitter)
+    )
+
+
+def _unwrap(node: ast.expr, splitter: "_Splitter") -> tuple[ast.expr, str | None]:
+    """``W(x)`` -> (x, W) for a wrap of :data:`DATA_WRAPS`; anything else -> (node, None)."""
+    if (
+        isinstance(node, ast.Call)
+        and _is_judge_name(node.func, DATA_WRAPS, splitter)
+        and len(node.args) == 1
+        and not node.keywords
+        and not isinstance(node.args[0], ast.Starred)
+    ):
+        return node.args[0], node.func.id
+    return node, None
+
+
+def _literal_value(node: ast.expr, splitter: "_Splitter") -> object:
+    """The value of a literal, or of ``W(literal)``; _NOT_LITERAL for anything else (or a literal that
+    does not evaluate, such as ``{[1]: 2}``: the general way gives its error)."""
+    inner, wrap = _unwrap(node, splitter)
+    if not _is_literal(inner):
+        return _NOT_LITERAL
+    try:
+        value = ast.literal_eval(inner)
+        return getattr(builtins, wrap)(value) if wrap is not None else value
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _NOT_LITERAL
+
+
+def _number(node: ast.expr, splitter: "_Splitter") -> object:
+    value = _literal_value(node, splitter)
+    return value if type(value) in (int, float) else _NOT_LITERAL
+
+
+def _isclose(call: ast.Call, splitter: "_Splitter") -> tuple[ast.expr, tuple] | None:
+    if len(call.args) != 2 or any(isinstance(a, ast.Starred) for a in call.args):
+        return None
+    options = []
+    for keyword in call.keywords:
+        value = _number(keyword.value, splitter)
+        if keyword.arg not in _CLOSE_OPTIONS or value is _NOT_LITERAL:
+            return None
+        options.append((keyword.arg, value))
+    if len({name for name, _ in options}) != len(options):
+        return None
+    first = splitter.rooted(call.args[0])
+    value = _number(call.args[1] if first else call.args[0], splitter)
+    if value is _NOT_LITERAL:
+        return None
+    return call.args[0] if first else call.args[1], ("isclose", (value, tuple(options)), first, None)
+
+
+def _abs_within(left: ast.expr, right: ast.expr, op: str, splitter: "_Splitter") -> tuple | None:
+    tolerance = _number(right, splitter)
+    if (
+        tolerance is _NOT_LITERAL
+        or not isinstance(left, ast.Call)
+        or not _is_judge_name(left.func, {"abs"}, splitter)
+        or len(left.args) != 1
+        or left.keywords
+        or not isinstance(left.args[0], ast.BinOp)
+        or not isinstance(left.args[0].op, ast.Sub)
+    ):
+        return None
+    a, b = left.args[0].left, left.args[0].right
+    first = splitter.rooted(a)
+    value = _number(b if first else a, splitter)
+    if value is _NOT_LITERAL:
+        return None
+    return a if first else b, (op, (value, tolerance), first, None)
 
 
 def _is_literal(node: ast.AST) -> bool:
+    """Constants and displays, signed numbers, and complex numbers written ``a + bj`` (as ast.literal_eval)."""
     for n in _walk(node):
         if (
             isinstance(n, ast.UnaryOp)
@@ -480,7 +596,9 @@ def _is_literal(node: ast.AST) -> bool:
             and isinstance(n.operand, ast.Constant)
         ):
             continue
-        if not isinstance(n, _LITERAL_NODES) and not isinstance(n, (ast.USub, ast.UAdd)):
+        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Add, ast.Sub)):
+            continue  # literal_eval accepts only number +/- complex and refuses the rest
+        if not isinstance(n, _LITERAL_NODES) and not isinstance(n, (ast.USub, ast.UAdd, ast.Add, ast.Sub)):
             return False
     return True
 

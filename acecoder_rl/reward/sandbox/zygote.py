@@ -24,11 +24,13 @@ PR_SET_PDEATHSIG, no_new_privs and a seccomp filter.
 """
 from __future__ import annotations
 
+import binascii
 import collections
 import ctypes
 import errno
 import gc
 import json
+import marshal
 import os
 import random
 import resource
@@ -362,14 +364,20 @@ class Zygote:
         zygote: each such write is a copy-on-write fault. Warmed here once, the children inherit the
         specialised code and only read it (~80 fewer faults per program)."""
         program = "def _warm(x):\n    return [x, x + 1, str(x), (x, 0.5), {str(x): {x}}, x > 1, None]\n"
+
+        def wire(src: str) -> list[str]:  # as the judge's planner sends a probe (planner._compiled)
+            code = marshal.dumps(compile(src, "<test>", "eval", dont_inherit=True))
+            return [src, binascii.b2a_base64(code, newline=False).decode("ascii")]
+
         for _ in range(WARM_UP_ROUNDS):
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 protocol.send(ours, {"op": "load", "code": program, "salvage": False, "names": ["len"],
-                                     "then": ["_warm(1)", "_warm(2)", "_warm"], "unless_bound": ["len"]})
-                protocol.send(ours, {"op": "batch", "probes": ["_warm(3)", "_warm(4)"]})
-                protocol.send(ours, {"op": "probe", "src": "_warm(x)", "locals": {"x": ["val", ["i", "0x3"]]},
-                                     "fresh": True})
+                                     "then": [wire("_warm(1)"), wire("_warm(2)"), wire("_warm")],
+                                     "unless_bound": ["len"]})
+                protocol.send(ours, {"op": "batch", "probes": [wire("_warm(3)"), ["_warm(4)", ""]]})
+                protocol.send(ours, {"op": "probe", "src": "_warm(x)", "code": wire("_warm(x)")[1],
+                                     "locals": {"x": ["val", ["i", "0x3"]]}, "fresh": True})
                 ours.shutdown(socket.SHUT_WR)
                 child.Harness(theirs, 100).serve()
             finally:
