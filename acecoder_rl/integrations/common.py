@@ -53,10 +53,11 @@ from typing import Literal
 
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.reward.config import RewardConfig
+from acecoder_rl.reward.labels import Tests
 from acecoder_rl.reward.results import RewardResult
 from acecoder_rl.reward.scorer import RewardScorer
 from acecoder_rl.service.openrlhf_protocol import EXTRA_LOG_KEYS, extra_logs
-from acecoder_rl.service.schema import decode_json_list, parse_tests
+from acecoder_rl.service.schema import parse_tests
 
 __all__ = [
     "CONFIG_ENV",
@@ -396,15 +397,10 @@ def describe_exception(exc: BaseException, limit: int = 500) -> str:
     return text[:limit]
 
 
-def parse_tests_value(value: object, field: str) -> list[str]:
+def parse_tests_value(value: object, field: str) -> Tests:
     """One row's tests as the trainers deliver them: a list (or tuple, or numpy array from a parquet column)
-    of strings, or a string holding a JSON array of strings. Raises ``ValueError`` naming ``field``."""
-    if isinstance(value, str):
-        value = decode_json_list(value, field)
-    elif not isinstance(value, (list, tuple)) and callable(getattr(value, "tolist", None)):
-        value = value.tolist()
-    if isinstance(value, tuple):
-        value = list(value)
+    of assert strings, a tests object (``labels.parse_tests``), or either as a JSON string. Raises
+    ``ValueError`` naming ``field``."""
     return parse_tests(value, field)
 
 

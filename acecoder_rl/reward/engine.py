@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.reward.config import RewardConfig
 from acecoder_rl.reward.extract import called_names, extract_code
+from acecoder_rl.reward.labels import IOTests, Tests
 from acecoder_rl.reward.results import ProgramOutcome, ProgramStatus, RewardResult, TestStatus
 from acecoder_rl.reward.runner import ProgramRun, invalid_outcome
 from acecoder_rl.reward.scorer import validate_batch
@@ -32,7 +33,7 @@ from acecoder_rl.reward.sandbox.isolation import fallback_launch, note_bwrap_wor
 from acecoder_rl.reward.sandbox.worker import SandboxWorker, WorkerFailure
 from acecoder_rl.reward.scoring import shape
 
-_Job = tuple[str, str, list[str], str, concurrent.futures.Future]
+_Job = tuple[str, str, Tests, str, concurrent.futures.Future]
 logger = logging.getLogger(__name__)
 # All of a row's tests together (they travel to the judge zygote in one frame of protocol.MAX_FRAME bytes).
 MAX_ROW_CHARS = 4_000_000
@@ -97,8 +98,9 @@ class RewardEngine:
         self.start_seconds = time.monotonic() - started
 
     # ------------------------------------------------------------------------------------------- public
-    def score(self, completions: Sequence[str], test_cases: Sequence[Sequence[str]]) -> list[RewardResult]:
-        """Score each completion against its tests; results come back in input order."""
+    def score(self, completions: Sequence[str], test_cases: Sequence[object]) -> list[RewardResult]:
+        """Score each completion against its tests (a list of assert strings, or a tests object: see
+        ``labels.parse_tests``); results come back in input order."""
         return [self._shape(p) for p in self._submit(completions, test_cases)]
 
     def imap(self, pairs: Iterable[tuple[str, Sequence[str]]], window: int = 2048) -> Iterator[RewardResult]:
@@ -189,11 +191,9 @@ class RewardEngine:
                                "is a fork of it, where its worker threads do not exist: start one here")
         if self._closed:
             raise RuntimeError("RewardEngine is closed")
-        validate_batch(completions, test_cases)
         cfg = self.config
         pending: list = []
-        for completion, tests in zip(completions, test_cases):
-            tests = list(tests)
+        for completion, tests in zip(completions, validate_batch(completions, test_cases)):
             refused = _row_problem(tests, cfg)
             if refused is not None:
                 pending.append(invalid_outcome(tests, refused))
@@ -211,8 +211,9 @@ class RewardEngine:
             pending.append(self._lookup_or_enqueue(code, tests))
         return pending
 
-    def _lookup_or_enqueue(self, code: str, tests: list[str]):
-        row = hashlib.sha256(json.dumps(tests).encode("utf-8", "surrogatepass")).digest()
+    def _lookup_or_enqueue(self, code: str, tests: Tests):
+        wire = tests.wire() if isinstance(tests, IOTests) else tests
+        row = hashlib.sha256(json.dumps(wire).encode("utf-8", "surrogatepass")).digest()
         key = hashlib.sha256(row + code.encode("utf-8", "surrogatepass")).hexdigest()
         with self._lock:
             self.stats["programs"] += 1
@@ -255,7 +256,7 @@ class RewardEngine:
                         self._cache.popitem(last=False)
             future.set_result(outcome)
 
-    def _run(self, worker: SandboxWorker, code: str, tests: list[str], row: str) -> ProgramOutcome:
+    def _run(self, worker: SandboxWorker, code: str, tests: Tests, row: str) -> ProgramOutcome:
         """One program; a worker failure (not the program's fault) restarts the worker and retries once.
 
         Never raises: a worker thread that died would leave its programs' futures unresolved forever, so
@@ -279,22 +280,26 @@ class RewardEngine:
                               f"sandbox error: {last_error}")
 
 
-def _lazy_called_names(tests: list[str]) -> Iterator[str]:
+def _lazy_called_names(tests: Tests) -> Iterator[str]:
     """The names the tests call, worked out only if extraction has several code blocks to choose from."""
-    yield from called_names(tests)
+    if isinstance(tests, IOTests):
+        yield from ([tests.fn_name] if tests.fn_name else [])
+    else:
+        yield from called_names(tests)
 
 
-def _row_problem(tests: list[str], cfg: RewardConfig) -> str | None:
+def _row_problem(tests: Tests, cfg: RewardConfig) -> str | None:
     """Why a row's tests are refused whole before any work (the limits a judge could not be given), or None.
 
     Only lengths are looked at here: test sources are hostile input and are parsed in the sandbox only."""
     if len(tests) > cfg.max_tests:
         return f"{len(tests)} tests, over the {cfg.max_tests} limit"
     total = 0
-    for k, test in enumerate(tests):
-        if len(test) > cfg.max_test_chars:
-            return f"test {k} has {len(test)} characters, over the {cfg.max_test_chars} limit"
-        total += len(test)
+    sizes = tests.sizes() if isinstance(tests, IOTests) else [len(t) for t in tests]
+    for k, size in enumerate(sizes):
+        if size > cfg.max_test_chars:
+            return f"test {k} has {size} characters, over the {cfg.max_test_chars} limit"
+        total += size
     if total > MAX_ROW_CHARS:
         return f"the tests have {total} characters in all, over the {MAX_ROW_CHARS} limit"
     return None

@@ -19,6 +19,7 @@ import signal
 import time
 
 from acecoder_rl.reward.config import RewardConfig
+from acecoder_rl.reward.labels import IOTests, Tests
 from acecoder_rl.reward.results import ProgramOutcome, ProgramStatus, TestStatus
 from acecoder_rl.reward.sandbox import protocol
 from acecoder_rl.reward.sandbox.worker import JudgeHandle, SandboxWorker
@@ -60,7 +61,7 @@ def _describe_end(end: dict) -> tuple[ProgramStatus, str]:
     return ProgramStatus.CRASHED, f"process exited with code {code}" if code is not None else "process died"
 
 
-def invalid_outcome(tests: list[str], reason: str, code: str = "") -> ProgramOutcome:
+def invalid_outcome(tests: Tests, reason: str, code: str = "") -> ProgramOutcome:
     """The outcome for a row whose tests are refused whole (``invalid_tests``)."""
     error = f"tests refused: {reason}"
     return ProgramOutcome(
@@ -72,7 +73,7 @@ class ProgramRun:
     """State of one program on one worker."""
 
     def __init__(
-        self, worker: SandboxWorker, config: RewardConfig, code: str, tests: list[str], row_key: str
+        self, worker: SandboxWorker, config: RewardConfig, code: str, tests: Tests, row_key: str
     ) -> None:
         self.worker = worker
         self.cfg = config
@@ -147,7 +148,7 @@ class ProgramRun:
         return {
             "op": "judge",
             "key": self.row_key,
-            "tests": self.tests,
+            "tests": self.tests.wire() if isinstance(self.tests, IOTests) else self.tests,
             "code": self.code,
             "start": start,
             "timeout": cfg.timeout_per_test,

@@ -9,20 +9,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from acecoder_rl.reward.labels import Tests, parse_tests
 from acecoder_rl.reward.results import RewardResult
 
 
-def validate_batch(completions: Sequence[str], test_cases: Sequence[Sequence[str]]) -> None:
-    """The input checks every scorer makes before any work, so all paths fail with the same messages."""
+def validate_batch(completions: Sequence[str], test_cases: Sequence[object]) -> list[Tests]:
+    """The input checks every scorer makes before any work, so all paths fail with the same messages; the
+    rows' tests in their parsed form (``labels.parse_tests``: assert strings or a tests object)."""
     if len(completions) != len(test_cases):
         raise ValueError(f"got {len(completions)} completions but {len(test_cases)} test lists")
+    parsed = []
     for i, (completion, tests) in enumerate(zip(completions, test_cases)):
         if not isinstance(completion, str):
             raise ValueError(f"completions[{i}] must be a str, got {type(completion).__name__}")
-        if isinstance(tests, (str, bytes)) or not all(isinstance(t, str) for t in tests):
-            raise ValueError(f"test_cases[{i}] must be a list of str")
-        if not len(tests):
-            raise ValueError(f"test_cases[{i}] is empty: a program needs at least one test to be scored")
+        parsed.append(parse_tests(tests, f"test_cases[{i}]"))
+    return parsed
 
 
 @runtime_checkable

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import httpx
 
 from acecoder_rl.errors import AcecoderError
+from acecoder_rl.reward.labels import IOTests
 from acecoder_rl.reward.results import RewardResult
 
 TOKEN_ENV = "ACECODER_REWARD_TOKEN"
@@ -200,7 +201,7 @@ class RewardServiceClient:
             first = next(self._rotation)
         for k, start in enumerate(range(0, len(completions), self.max_batch)):
             part_c = completions[start : start + self.max_batch]
-            part_t = [t if isinstance(t, str) else list(t) for t in test_cases[start : start + self.max_batch]]
+            part_t = [_wire_tests(t) for t in test_cases[start : start + self.max_batch]]
             # ASCII JSON: a lone surrogate in a completion travels as an escape, not as invalid UTF-8.
             body = json.dumps({"completions": part_c, "test_cases": part_t}, ensure_ascii=True).encode("ascii")
             chunks.append((body, len(part_c), (first + k) % len(self.urls)))
@@ -296,3 +297,13 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def _wire_tests(tests: object) -> object:
+    """One row's tests as JSON for the request: a tests object as its JSON form, a dict or a string (the
+    service parses and checks both) as it is, any other sequence as a list of its items."""
+    if isinstance(tests, IOTests):
+        return tests.to_json()
+    if isinstance(tests, (str, dict)):
+        return tests
+    return list(tests)

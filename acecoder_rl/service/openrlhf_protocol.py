@@ -28,10 +28,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from acecoder_rl.reward.labels import Tests
 from acecoder_rl.reward.results import ProgramStatus, RewardResult
 from acecoder_rl.service.schema import (
     RequestError,
-    decode_json_list,
     json_type,
     parse_tests,
     require_object,
@@ -202,20 +202,13 @@ def label_key_problem(label: object, field: str) -> str | None:
     return None
 
 
-def parse_label(value: object, index: int) -> list[str]:
-    """One row's tests: a list of strings, or a string holding a JSON array of strings."""
+def parse_label(value: object, index: int) -> Tests:
+    """One row's tests: assert strings or a tests object, or either as a JSON string (the form OpenRLHF's
+    ``--data.label_key`` column takes); see ``labels.parse_tests``."""
     field = f"labels[{index}]"
     problem = label_key_problem(value, field)
     if problem is not None:
         raise RequestError(problem, field)
-    if isinstance(value, str):
-        value = decode_json_list(value, field)
-        if not isinstance(value, list):
-            raise RequestError(f"{field} is a string but decodes to {json_type(value)}, not an array of "
-                               "tests", field)
-    elif not isinstance(value, list):
-        raise RequestError(f"{field} must be an array of test strings (or a JSON string of one), "
-                           f"got {json_type(value)}", field)
     return parse_tests(value, field)
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from acecoder_rl.reward import labels
+from acecoder_rl.reward.labels import Tests
+
 
 class RequestError(ValueError):
     """A malformed request; ``field`` names the offending field or element (``"labels[3]"``)."""
@@ -56,16 +59,12 @@ def string_list(payload: dict, key: str) -> list[str]:
     return value
 
 
-def parse_tests(value: object, field: str) -> list[str]:
-    """One program's tests: a non-empty list of strings."""
-    if not isinstance(value, list):
-        raise RequestError(f"{field} must be a non-empty array of test strings, got {json_type(value)}", field)
-    if not value:
-        raise RequestError(f"{field} is empty: a program needs at least one test to be scored", field)
-    for j, test in enumerate(value):
-        if not isinstance(test, str):
-            raise RequestError(f"{field}[{j}] must be a string, got {json_type(test)}", f"{field}[{j}]")
-    return value
+def parse_tests(value: object, field: str) -> Tests:
+    """One program's tests: assert strings or a tests object, also as a JSON string (``labels.parse_tests``)."""
+    try:
+        return labels.parse_tests(value, field)
+    except labels.LabelError as exc:
+        raise RequestError(str(exc), exc.field) from None
 
 
 def same_length(**columns: Sequence) -> None:

@@ -201,8 +201,9 @@ def test_malformed_samples_get_zero_and_a_logged_reason(local_backend, tiny_toke
     assert [o["extra_logs"]["reward_error"].item() for o in outputs] == [1.0] * 5 + [0.0]
     assert all(list(o["extra_logs"]) == list(METRIC_KEYS) for o in outputs)
     text = warnings_log.text
-    for reason in ("labels[0] must be a non-empty array", "labels[0] is a string but not a JSON array",
-                   "labels[0] is empty", "labels[0][1] must be a string", "got an object"):
+    for reason in ("labels[0] must be a list of test strings or a tests object, got a number",
+                   "labels[0] is a string but not JSON tests", "labels[0] is empty",
+                   "labels[0][1] must be a test string", "labels[0].tests has no tests"):
         assert reason in text
     to_experience(outputs)  # a failed sample still makes a well-formed experience
 
@@ -337,7 +338,7 @@ def test_remote_url_scores_each_sample_and_marks_a_malformed_one(service, items,
     assert list(answer["extra_logs"]) == list(METRIC_KEYS)
     assert answer["extra_logs"]["reward_error"] == [0.0] * 6 + [1.0]
     assert answer["errors"][:6] == [None] * 6
-    assert "labels[6] is a string but not a JSON array" in answer["errors"][6]
+    assert "labels[6] is a string but not JSON tests" in answer["errors"][6]
 
 
 def test_remote_url_and_plugin_give_the_same_rewards_and_metrics(service, local_backend, items,

@@ -66,7 +66,7 @@ def test_wrong_code_scores_zero_and_failed_samples_are_left_out(local_backend, w
                  log_extra=lambda column, values: extra.setdefault(column, values))
     assert out == [0.0, None, None, None] and type(out[0]) is float
     assert warnings_log.text.count("acecoder-rl trl: sample left out (reward None): ") == 3
-    for reason in ("test_cases[1][0] must be a string", "no assistant message",
+    for reason in ("test_cases[1][0] must be a test string", "no assistant message",
                    "a completion must be a string or a list of messages"):
         assert reason in warnings_log.text
     assert set(metrics) == {f"acecoder/{k}" for k in METRIC_KEYS}
@@ -117,7 +117,7 @@ def test_sandbox_error_and_refused_tests_are_failures_and_failure_reward_is_conf
     zero = TRLReward(scorer=scorer, failure_reward=0.0)
     assert zero(prompts=["p"] * 5, completions=completions + [ADD], test_cases=tests + ["[1]"]) == [
         1.0, 0.0, 0.0, None, 0.0]
-    assert "sample rewarded 0: RequestError: test_cases[4][0] must be a string" in warnings_log.text
+    assert "sample rewarded 0: RequestError: test_cases[4][0] must be a test string" in warnings_log.text
 
 
 def test_wiring_errors_raise():

@@ -64,8 +64,8 @@ def test_batch_form_scores_all_samples_in_one_call(local_backend, plugin):
 
 
 def test_failures_give_zero_and_a_logged_reason(local_backend, plugin, warnings_log):
-    for truth, reason in ((None, "ground_truth must be a non-empty array"),
-                          ("[", "is a string but not a JSON"), ([], "ground_truth is empty")):
+    for truth, reason in ((None, "ground_truth must be a list of test strings or a tests object, got null"),
+                          ("[", "is a string but not JSON tests"), ([], "ground_truth is empty")):
         result = plugin.compute_score("acecode", ADD, truth)
         assert result["score"] == 0.0 and result["acc"] == 0.0 and result["reward_error"] == 1.0
         assert set(result) == KEYS and reason in warnings_log.text
@@ -91,4 +91,4 @@ def test_prime_form_returns_the_reward_as_a_float(local_backend, plugin, warning
     assert plugin.compute_score_prime("acecode", ADD, TESTS, {"index": 0}) == pytest.approx(2 / 3)
     assert type(plugin.compute_score_prime("acecode", ADD, TESTS[:2], None)) is float
     assert plugin.compute_score_prime("acecode", ADD, {"tests": TESTS}) == 0.0
-    assert "ground_truth must be a non-empty array of test strings, got an object" in warnings_log.text
+    assert "ground_truth.tests must be a list of objects" in warnings_log.text

@@ -129,7 +129,7 @@ def test_async_variant(engine):
 @pytest.mark.parametrize("completions,tests,message", [
     (["x"], [], "1 completions but 0"),
     ([3], [ADD_TESTS], "completions[0] must be a str"),
-    (["x"], ["assert f()"], "test_cases[0] must be a list of str"),
+    (["x"], ["assert f()"], "test_cases[0] is a string but not JSON tests"),
     (["x"], [[]], "test_cases[0] is empty"),
 ])
 def test_bad_input_is_a_clear_error(engine, completions, tests, message):

@@ -102,10 +102,10 @@ def test_requests_malformed_as_a_whole_are_errors_naming_the_field(body, field, 
 
 @pytest.mark.parametrize("query, prompt, label, field, words", [
     ("q", "p", 5, "labels[1]", "got a number"),
-    ("q", "p", "not json", "labels[1]", "not a JSON array"),
-    ("q", "p", '{"a": 1}', "labels[1]", "decodes to an object"),
+    ("q", "p", "not json", "labels[1]", "not JSON tests"),
+    ("q", "p", '{"a": 1}', "labels[1]", "unknown key(s) 'a'"),
     ("q", "p", [], "labels[1]", "is empty"),
-    ("q", "p", ["ok", 7], "labels[1][1]", "must be a string"),
+    ("q", "p", ["ok", 7], "labels[1][1]", "must be a test string"),
     ("q", "p", "", "labels[1]", "--data.label_key is not set"),
     ("q", "p", [{"role": "user", "content": "hi"}], "labels[1]", "holds chat messages"),
     (3, "p", ["t"], "query[1]", "must be a string"),

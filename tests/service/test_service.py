@@ -79,6 +79,21 @@ def test_round_trip_identical_to_local_engine(server, local_results):
     assert [r.test_results for r in remote] == [row["expected_test_results"] for row in SAMPLE]
 
 
+def test_tests_objects_round_trip_identical_to_local_engine(server):
+    """stdin/stdout and function-call tests objects through the client, as objects and as JSON strings."""
+    stdin = {"inputs": ["1\n", "3\n"], "outputs": ["2", "6"]}
+    call = {"inputs": [[[1, 2], 3]], "outputs": [[[4, 5]]], "fn_name": "addAll"}
+    programs = ["print(int(input()) * 2)", "print(int(input()) * 3)",
+                "def addAll(xs, k):\n    return [x + k for x in xs]"]
+    tests = [stdin, json.dumps(stdin), call]
+    with RewardEngine(RewardConfig(workers=1)) as engine:
+        local = engine.score(programs, tests)
+    with RewardServiceClient(server.url) as client:
+        remote = client.score(programs, tests)
+    assert [_stable(r) for r in remote] == [_stable(r) for r in local]
+    assert [r.test_results for r in remote] == [[1, 1], [0, 0], [1]]
+
+
 def test_openrlhf_shaped_requests(server, local_results):
     prompts = [PROMPT.format(task=f"Task {i}: make the tests pass.") for i in range(len(SAMPLE))]
     queries = [p + r["completion"] + "<|im_end|>" for p, r in zip(prompts, SAMPLE)]

@@ -19,6 +19,8 @@ Requests (judge -> child), one JSON frame each:
                                evaluate an expression in the program's namespace ("code": "src" compiled
                                by the judge, see _probe_code); "fresh" starts a new test
   {"op": "batch", "probes": [[src, code]]}  the probes of consecutive one-probe tests, answered one frame each
+  {"op": "load", "code": str, "script": true, "preamble": str}   compile the program only (stdin tests)
+  {"op": "script", "stdin": str, "max_output": n}  run it as a script on that stdin; answer its stdout
   {"op": "exec", "src": str, "code": str, "locals": {name: ref}, "fresh": bool}
                                run a statement of the test on the program's objects (``f.cache = {}``, the
                                test's imports); it answers None
@@ -66,6 +68,32 @@ def _probe_code(request: dict, mode: str) -> object:
     if code:
         return marshal.loads(binascii.a2b_base64(code))
     return compile(request["src"], "<test>", mode)
+
+
+def _fresh_fd(target: int, data: bytes) -> None:
+    """Make ``target`` a new memory file holding ``data``, read from its start."""
+    import os
+
+    fd = os.memfd_create("stdio")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    if fd != target:  # the program may have closed ``target`` (``open(0).read()`` does when collected)
+        os.dup2(fd, target)
+        os.close(fd)
+
+
+def _join_threads() -> None:
+    """A script ends when its last non-daemon thread does (the ``threading.Thread(target=main)`` idiom of
+    contest solutions that need a larger stack)."""
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return
+    main = threading.main_thread()
+    for thread in threading.enumerate():
+        if thread is not main and not thread.daemon:
+            thread.join()
 
 
 def _error_reply(exc: BaseException, cap: int) -> dict:
@@ -124,6 +152,8 @@ class Harness:
         self.namespace: dict = {}
         self.encoder = values.Encoder()
         self.created: list = []  # the child's copies of the values the judge passed in this test
+        self.script: object = None  # the program compiled as a script (stdin/stdout tests), and its preamble
+        self.preamble: object = None
 
     def serve(self) -> None:
         while True:
@@ -175,7 +205,12 @@ class Harness:
             self.encoder.slots.clear()
             self.created = []
         if op == "load":
-            return self.load(request["code"], request.get("salvage", False), request.get("names", []))
+            if request.get("script"):
+                return self.load_script(request["code"], request.get("salvage", False), request.get("preamble"))
+            return self.load(request["code"], request.get("salvage", False), request.get("names", []),
+                             request.get("preamble"))
+        if op == "script":
+            return self.run_script(request["stdin"], int(request["max_output"]))
         if op == "probe":
             code = _probe_code(request, "eval")
             local = {k: self._ref(r) for k, r in request.get("locals", {}).items()}
@@ -195,17 +230,61 @@ class Harness:
         """The content of every value the judge passed in this test, before the program runs again."""
         return values.snapshot(self.created, self.encoder) if self.created else None
 
-    def load(self, code: str, salvage: bool, names: list) -> dict:
+    def load(self, code: str, salvage: bool, names: list, preamble: str | None = None) -> dict:
         if salvage:
             code = salvage_code(code)
         try:
             compiled = compile(code, "<program>", "exec")
         except (SyntaxError, ValueError) as exc:
             return {"ok": False, "kind": "syntax", "error": _describe(exc, self.cap)}
+        if preamble:  # the names a dataset's solutions assume (io_tests.PREAMBLES), in the same namespace
+            exec(compile(preamble, "<preamble>", "exec"), self.namespace)
         exec(compiled, self.namespace)
         bound = [n for n in names if isinstance(n, str) and n in self.namespace]
         return {"ok": True, "v": ["N"], "bound": bound, "modules": self._modules(bound),
                 "code": code if salvage else None}
+
+    def load_script(self, code: str, salvage: bool, preamble: str | None) -> dict:
+        """Compile the program to run as a script once per stdin test (``run_script``); nothing runs yet."""
+        if salvage:
+            code = salvage_code(code)
+        try:
+            self.script = compile(code, "<program>", "exec")
+        except (SyntaxError, ValueError) as exc:
+            return {"ok": False, "kind": "syntax", "error": _describe(exc, self.cap)}
+        self.preamble = compile(preamble, "<preamble>", "exec") if preamble else None
+        return {"ok": True, "v": ["N"], "bound": [], "modules": {}, "code": code if salvage else None}
+
+    def run_script(self, stdin: str, max_output: int) -> dict:
+        """Run the program as ``__main__`` with ``stdin`` on fd 0 and fd 1 captured; answer its stdout.
+
+        Both are memory files (fd 0 holds the input from its start, so every way of reading stdin reads it;
+        fd 1 keeps everything written, by ``print`` or ``os.write(1, ...)``), fresh for each test, as is the
+        namespace. ``exit()``/``sys.exit(0)`` end the run normally; any other exit status is an error, as on
+        a contest judge. The file size limit caps what a program can write."""
+        import builtins
+        import os
+
+        _fresh_fd(0, stdin.encode("utf-8", "surrogatepass"))
+        _fresh_fd(1, b"")
+        sys.stdin = sys.__stdin__ = open(0, "r", encoding="utf-8", errors="surrogateescape", closefd=False)
+        sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", errors="surrogateescape", closefd=False)
+        namespace = {"__name__": "__main__", "__builtins__": builtins}
+        try:
+            if self.preamble is not None:
+                exec(self.preamble, namespace)
+            exec(self.script, namespace)
+            _join_threads()
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                raise
+        finally:
+            sys.stdout.flush()
+        size = os.fstat(1).st_size
+        if size > max_output:
+            return {"ok": False, "kind": "exception", "error": f"output of {size} bytes is over the "
+                                                              f"{max_output}-byte limit"}
+        return {"ok": True, "v": ["s", os.pread(1, size, 0).decode("utf-8", "replace")]}
 
     def _modules(self, bound: list) -> dict:
         """Which bound names hold a module the judge knows, or a public attribute of one, and which (its

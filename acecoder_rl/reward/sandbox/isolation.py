@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SANDBOX_SCRIPTS = ("zygote.py", "child.py", "cleanup.py", "protocol.py", "values.py", "planner.py", "judge.py",
-                   "judge_zygote.py", "judge_modules.py")
+                   "judge_zygote.py", "judge_modules.py", "io_tests.py")
 _HERE = Path(__file__).resolve().parent
 SANDBOX_MOUNT = "/opt/acecoder-sandbox"
 SCRATCH_TMPFS_BYTES = 256 * 1024 * 1024

@@ -37,6 +37,7 @@ import operator
 import sys
 import time
 
+import io_tests
 import planner
 import protocol
 import values
@@ -216,6 +217,7 @@ class Evaluator:
         self._fresh = True
         self._sent: list = []
         self._encoder = values.Encoder()
+        self.entry: planner.Probe | None = None  # a function-call row's call (io_tests.entry_probe)
 
     # -- messages
     def ask(self, message: dict | None) -> object:
@@ -310,6 +312,13 @@ class Evaluator:
         if plan.kind == "invalid":
             return "error", plan.error
         try:
+            if plan.kind == "stdin":  # io_tests.py: the program's stdout, compared as data
+                out = self._send({"op": "script", "stdin": plan.source, "max_output": io_tests.MAX_OUTPUT})
+                return _verdict(io_tests.stdout_matches(out, plan.check[1], plan.check[2]))
+            if plan.kind == "call":  # its return value, compared as data
+                (args, expected), shape = plan.check[1], plan.check[2]
+                answer = self.probe(self.entry, {io_tests.ARGS: args})
+                return _verdict(io_tests.call_matches(answer, expected, shape))
             if plan.setup:
                 self._send({"op": "exec", "src": plan.setup})
             probes = plan.probes
@@ -348,6 +357,10 @@ class Evaluator:
         except BaseException as exc:  # raised by the check itself, as plain Python would (SystemExit too)
             return "error", _describe(exc, self.cap)
         return ("pass", None) if holds else ("fail", "AssertionError")
+
+
+def _verdict(holds: bool) -> tuple[str, str | None]:
+    return ("pass", None) if holds else ("fail", "wrong output")
 
 
 def data_check(check: tuple, answer, modules: dict[str, object]) -> bool:
@@ -434,8 +447,9 @@ class ProgramJudge:
         names = sorted(set().union(*(p.names for p in plans[start:])))
         # Names whose binding by the program changes a plan: builtins the tests use (the program may redefine
         # them) and the tests' program names (the program may bind one to a module the judge knows).
-        watch = sorted(set(names) & planner.JUDGE_BUILTINS)
-        aliases = sorted(set(names) - planner.JUDGE_BUILTINS - planner.IMPLICIT_MODULES)
+        io = next((p for p in plans if p.kind in io_tests.MODES), None)  # a tests object's row (io_tests.py)
+        watch = sorted(set(names) & planner.JUDGE_BUILTINS) if io is None else []
+        aliases = sorted(set(names) - planner.JUDGE_BUILTINS - planner.IMPLICIT_MODULES) if io is None else []
         self.ev.deadline = min(time.monotonic() + self.timeout, self.cap)
         message = {
             "op": "load",
@@ -446,6 +460,8 @@ class ProgramJudge:
             "unless_bound": watch,
             "unless_module": aliases,
         }
+        if io is not None:
+            message.update(script=io.kind == "stdin", preamble=io.setup)
         try:
             reply = self.ev.ask(message)
         except ChildTimeout:
@@ -473,6 +489,8 @@ class ProgramJudge:
             reply.get("code") if self.request.get("salvage") and isinstance(reply.get("code"), str) else None
         )
         self.emit({"k": "load", "ok": True, "code": code})
+        if io is not None and io.kind == "call":
+            self.ev.entry = io_tests.entry_probe(io.check[3], bound)
         modules = self._modules(bound, found)
         queued = first  # tests whose probe answers are on their way (one batch request)
         shadowed = frozenset(bound & planner.JUDGE_BUILTINS)

@@ -29,6 +29,7 @@ import signal
 import socket
 import sys
 
+import io_tests
 import judge
 import planner
 import protocol
@@ -187,9 +188,12 @@ class JudgeZygote:
             self.plans.move_to_end(key)
             return cached
         try:
-            if not all(isinstance(t, str) for t in tests):
+            if isinstance(tests, dict):  # a tests object (stdin/stdout, function call)
+                plans = io_tests.plan_io(tests)
+            elif not all(isinstance(t, str) for t in tests):
                 raise planner.RowRefused("tests must be strings")
-            plans = planner.plan_row(tests, int(self.cfg["max_test_depth"]))
+            else:
+                plans = planner.plan_row(tests, int(self.cfg["max_test_depth"]))
             for module, names in _LAZY_MODULES.items():
                 if module not in sys.modules and any(
                     module in p.imports or not names.isdisjoint(p.names) for p in plans
