@@ -25,7 +25,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.reward.config import RewardConfig
 from acecoder_rl.reward.extract import called_names, extract_code
-from acecoder_rl.reward.labels import IOTests, Tests
+from acecoder_rl.reward import labels
+from acecoder_rl.reward.labels import IOTests, PytestTests, Tests
 from acecoder_rl.reward.results import ProgramOutcome, ProgramStatus, RewardResult, TestStatus
 from acecoder_rl.reward.runner import ProgramRun, invalid_outcome
 from acecoder_rl.reward.scorer import validate_batch
@@ -212,8 +213,7 @@ class RewardEngine:
         return pending
 
     def _lookup_or_enqueue(self, code: str, tests: Tests):
-        wire = tests.wire() if isinstance(tests, IOTests) else tests
-        row = hashlib.sha256(json.dumps(wire).encode("utf-8", "surrogatepass")).digest()
+        row = hashlib.sha256(json.dumps(labels.wire(tests)).encode("utf-8", "surrogatepass")).digest()
         key = hashlib.sha256(row + code.encode("utf-8", "surrogatepass")).hexdigest()
         with self._lock:
             self.stats["programs"] += 1
@@ -285,7 +285,7 @@ def _lazy_called_names(tests: Tests) -> Iterator[str]:
     if isinstance(tests, IOTests):
         yield from ([tests.fn_name] if tests.fn_name else [])
     else:
-        yield from called_names(tests)
+        yield from called_names([tests.source] if isinstance(tests, PytestTests) else tests)
 
 
 def _row_problem(tests: Tests, cfg: RewardConfig) -> str | None:
@@ -295,8 +295,7 @@ def _row_problem(tests: Tests, cfg: RewardConfig) -> str | None:
     if len(tests) > cfg.max_tests:
         return f"{len(tests)} tests, over the {cfg.max_tests} limit"
     total = 0
-    sizes = tests.sizes() if isinstance(tests, IOTests) else [len(t) for t in tests]
-    for k, size in enumerate(sizes):
+    for k, size in enumerate(labels.sizes(tests)):
         if size > cfg.max_test_chars:
             return f"test {k} has {size} characters, over the {cfg.max_test_chars} limit"
         total += size

@@ -13,7 +13,10 @@
 - LiveCodeBench's test lists, ``[{"input": str, "output": str, "testtype": "stdin" | "functional"}, ...]``,
   alone (stdin tests) or as ``{"tests": [...], "fn_name": NAME}``;
 - open-r1's ``verification_info``: ``{"language": "python", "test_cases": [{"input", "output",
-  "type": "stdin_stdout"}]}``.
+  "type": "stdin_stdout"}]}``;
+- whole test sources: ``{"format": "check", "source": "def check(candidate): ...", "entry_point": "f"}``
+  (HumanEval: one test, ``check(f)``) and ``{"format": "pytest", "source": FILE, "module": "solution"}``
+  (KodCode: every top-level ``def test_...():`` is one test; the program is importable as ``module``).
 
 Options a tests object may carry: ``"preamble"`` (``"lcb"``, the default: the imports LiveCodeBench and APPS
 solutions assume, ``from typing import *``, ``import collections``...; ``"none"``), ``"compare"``
@@ -27,6 +30,7 @@ the judge, in the sandbox). Errors name the field and say what was expected.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 PREAMBLES = ("lcb", "none")
@@ -98,12 +102,46 @@ class IOTests:
         return out
 
 
-Tests = list[str] | IOTests
+@dataclass(frozen=True)
+class PytestTests:
+    """A pytest-style test file: each top-level ``def test_...():`` is one test (``names``, in file order,
+    found by a scan of the text; the judge checks them against the parsed file). The program is importable
+    as ``module`` (KodCode's tests start ``from solution import ...``)."""
+
+    source: str
+    names: tuple[str, ...]
+    module: str = "solution"
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def sizes(self) -> list[int]:
+        return [len(self.source)] + [0] * (len(self.names) - 1)
+
+    def wire(self) -> dict:
+        return {"format": "pytest", "source": self.source, "names": list(self.names), "module": self.module}
+
+    def to_json(self) -> dict:
+        return {"format": "pytest", "source": self.source, "module": self.module}
+
+
+Tests = list[str] | IOTests | PytestTests
+_TEST_FUNCTION = re.compile(r"^(?:async[ \t]+)?def[ \t]+(test\w*)[ \t]*\(", re.MULTILINE)
+
+
+def wire(tests: Tests) -> list[str] | dict:
+    """What the judge zygote receives for a row (and the row's cache key): the strings, or the object's form."""
+    return list(tests) if isinstance(tests, list) else tests.wire()
+
+
+def sizes(tests: Tests) -> list[int]:
+    """Characters per test, for the engine's size limits."""
+    return [len(t) for t in tests] if isinstance(tests, list) else tests.sizes()
 
 
 def parse_tests(value: object, field: str = "tests") -> Tests:
     """One row's tests in any accepted shape (see the module docstring); raises :class:`LabelError`."""
-    if isinstance(value, IOTests):
+    if isinstance(value, (IOTests, PytestTests)):
         return _non_empty(value, field)
     if isinstance(value, (bytes, bytearray)):
         value = value.decode("utf-8", "surrogatepass")
@@ -132,7 +170,9 @@ def parse_tests(value: object, field: str = "tests") -> Tests:
 
 
 # -------------------------------------------------------------------------------------------- internals
-def _from_object(obj: dict, field: str) -> IOTests:
+def _from_object(obj: dict, field: str) -> Tests:
+    if "format" in obj:
+        return _from_source(obj, field)
     options = {k: obj[k] for k in _OPTIONS if k in obj}
     if "test_cases" in obj and "inputs" not in obj:  # open-r1's verification_info
         known = {"test_cases", "language", *_OPTIONS}
@@ -175,6 +215,32 @@ def _from_object(obj: dict, field: str) -> IOTests:
     ins = [_json(x, f"{field}.inputs[{k}]") for k, x in enumerate(inputs)]
     outs = [_json(x, f"{field}.outputs[{k}]") for k, x in enumerate(outputs)]
     return _build(ins, outs, fn_name, "apps", options, field)
+
+
+def _from_source(obj: dict, field: str) -> Tests:
+    """``{"format": "check", "source": S, "entry_point": F}`` (HumanEval: ``S`` defines ``check(candidate)``,
+    one test, ``check(F)``) or ``{"format": "pytest", "source": S, "module": "solution"}``."""
+    kind = obj["format"]
+    if kind == "check":
+        _no_unknown(obj, {"format", "source", "entry_point"}, field)
+        source = _text(obj.get("source"), f"{field}.source", "the test source (a string)")
+        entry = _fn_name(obj.get("entry_point"), f"{field}.entry_point")
+        if entry is None:
+            raise LabelError(f"{field}.entry_point is missing: check(candidate) needs the function to call",
+                             f"{field}.entry_point")
+        return [f"{source}\ncheck({entry})"]
+    if kind == "pytest":
+        _no_unknown(obj, {"format", "source", "module"}, field)
+        source = _text(obj.get("source"), f"{field}.source", "the test file (a string)")
+        module = obj.get("module", "solution")
+        if not isinstance(module, str) or not module.isidentifier():
+            raise LabelError(f"{field}.module must be a module name, got {module!r}"[:300], f"{field}.module")
+        names = tuple(dict.fromkeys(_TEST_FUNCTION.findall(source)))
+        if not names:
+            raise LabelError(f"{field}.source has no top-level 'def test_...():' function", f"{field}.source")
+        return PytestTests(source, names, module)
+    raise LabelError(f"{field}.format is {kind!r}: expected 'check' or 'pytest' (stdin/stdout and "
+                     "function-call tests need no format: 'inputs', 'outputs', 'fn_name')", f"{field}.format")
 
 
 def _from_case_list(cases: list[dict], fn_name: object, options: dict, field: str) -> IOTests:
@@ -220,7 +286,7 @@ def _build(inputs: list[str], outputs: list[str], fn_name: str | None, shape: st
     return _non_empty(tests, field)
 
 
-def _non_empty(tests: IOTests, field: str) -> IOTests:
+def _non_empty(tests: IOTests | PytestTests, field: str) -> IOTests | PytestTests:
     if not len(tests):
         raise LabelError(f"{field} has no tests: a program needs at least one test to be scored", field)
     return tests

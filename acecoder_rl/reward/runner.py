@@ -19,7 +19,8 @@ import signal
 import time
 
 from acecoder_rl.reward.config import RewardConfig
-from acecoder_rl.reward.labels import IOTests, Tests
+from acecoder_rl.reward import labels
+from acecoder_rl.reward.labels import PytestTests, Tests
 from acecoder_rl.reward.results import ProgramOutcome, ProgramStatus, TestStatus
 from acecoder_rl.reward.sandbox import protocol
 from acecoder_rl.reward.sandbox.worker import JudgeHandle, SandboxWorker
@@ -148,7 +149,8 @@ class ProgramRun:
         return {
             "op": "judge",
             "key": self.row_key,
-            "tests": self.tests.wire() if isinstance(self.tests, IOTests) else self.tests,
+            "tests": labels.wire(self.tests),
+            "module": self.tests.module if isinstance(self.tests, PytestTests) else None,
             "code": self.code,
             "start": start,
             "timeout": cfg.timeout_per_test,

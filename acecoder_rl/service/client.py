@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import httpx
 
 from acecoder_rl.errors import AcecoderError
-from acecoder_rl.reward.labels import IOTests
+from acecoder_rl.reward.labels import IOTests, PytestTests
 from acecoder_rl.reward.results import RewardResult
 
 TOKEN_ENV = "ACECODER_REWARD_TOKEN"
@@ -302,7 +302,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 def _wire_tests(tests: object) -> object:
     """One row's tests as JSON for the request: a tests object as its JSON form, a dict or a string (the
     service parses and checks both) as it is, any other sequence as a list of its items."""
-    if isinstance(tests, IOTests):
+    if isinstance(tests, (IOTests, PytestTests)):
         return tests.to_json()
     if isinstance(tests, (str, dict)):
         return tests

@@ -187,3 +187,68 @@ def test_io_rows_are_refused_past_the_size_limits():
     with RewardEngine(config) as small:
         [result] = small.score(["print(1)"], [{"inputs": ["x" * 20], "outputs": ["1"]}])
     assert result.status is ProgramStatus.INVALID_TESTS and result.test_status == [TestStatus.NOT_RUN]
+
+
+# ------------------------------------------------------------------------------ whole test sources
+PYTEST_FILE = '''import pytest
+from solution import add, div
+
+LIMIT = 10
+
+def test_add():
+    assert add(1, 2) == 3
+    for k in range(LIMIT):
+        assert add(k, 0) == k
+
+def test_div_zero():
+    with pytest.raises(ZeroDivisionError):
+        div(1, 0)
+
+def test_approx():
+    assert div(1, 3) == pytest.approx(0.3333333)
+
+def test_fixture(tmp_path):
+    assert add(1, 1) == 2
+
+@pytest.mark.parametrize("a", [1, 2])
+def test_param(a=1):
+    assert add(a, 0) == a
+'''
+
+
+def test_pytest_files_judge_each_test_function_alone(engine):
+    good = "def add(a, b):\n    return a + b\ndef div(a, b):\n    return a / b\n"
+    wrong = "def add(a, b):\n    return a - b\ndef div(a, b):\n    return 0 if b == 0 else a / b\n"
+    liar = "class L:\n    def __eq__(s, o):\n        return True\ndef add(a, b):\n    return L()\ndiv = add\n"
+    label = {"format": "pytest", "source": PYTEST_FILE}
+    assert parse_tests(label).names == ("test_add", "test_div_zero", "test_approx", "test_fixture", "test_param")
+    results = engine.score([good, wrong, liar], [label] * 3)
+    assert [r.test_results for r in results] == [[1, 1, 1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]]
+    assert "fixture(s) tmp_path" in results[0].test_errors[3]
+    assert "decorated" in results[0].test_errors[4]
+    assert "DID NOT RAISE" in results[1].test_errors[1]
+
+
+def test_a_pytest_file_whose_text_hides_a_test_function_is_refused(engine):
+    tricky = 'X = """\ndef test_hidden():\n    pass\n"""\ndef test_a():\n    assert f() == 1\n'
+    [result] = engine.score(["def f():\n    return 1\n"], [{"format": "pytest", "source": tricky}])
+    assert result.status is ProgramStatus.INVALID_TESTS, result.test_errors
+
+
+def test_check_sources_call_the_entry_point(engine):
+    label = {"format": "check", "entry_point": "add",
+             "source": "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(0, 0) == 0\n"}
+    assert parse_tests(label) == [label["source"] + "\ncheck(add)"]
+    results = engine.score(["def add(a, b):\n    return a + b\n", "def add(a, b):\n    return a * b\n"], [label] * 2)
+    assert [r.test_results for r in results] == [[1], [0]]
+
+
+def test_a_program_exception_is_the_builtin_one_in_the_test():
+    """`except ValueError`, `pytest.raises(KeyError)`: a program's builtin exception (or a subclass of one)
+    is raised in the judge as that builtin class."""
+    program = "class Bad(ValueError):\n    pass\ndef f(x):\n    if x < 0:\n        raise Bad('negative')\n    return {}[x]\n"
+    tests = ["try:\n    f(-1)\n    ok = False\nexcept ValueError as e:\n    ok = str(e) == 'negative'\nassert ok",
+             "import pytest\nwith pytest.raises(KeyError):\n    f(1)", "assert f(2) == 1"]
+    with RewardEngine(RewardConfig(workers=1)) as e:
+        [result] = e.score([program], [tests])
+    assert result.test_results == [1, 1, 0] and result.test_errors[2] == "KeyError: 2", result.test_errors

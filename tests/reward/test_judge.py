@@ -135,6 +135,7 @@ WHOLE_TESTS = [
     "x = add(1, 2)\nassert x == 3",
     "assert add(1, 2) == 3; assert add(2, 2) == 4",
     "for a in range(3):\n    assert add(a, 1) == a + 1",
+    "for k in range(3):\n    assert add(k, 1) == k + 1",  # `k` is also the probe's own first parameter
     "def helper(a):\n    return add(a, a)\nassert helper(2) == 4",
     "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(0, 0) == 0\ncheck(add)",
     "results = [add(i, i) for i in range(4)]\nassert results == [0, 2, 4, 6]",

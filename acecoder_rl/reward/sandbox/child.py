@@ -33,6 +33,7 @@ values.py). Every reply carries "ok" plus either "v" (an encoded value) or "erro
 from __future__ import annotations
 
 import binascii
+import builtins
 import marshal
 import operator
 import sys
@@ -100,7 +101,18 @@ def _error_reply(exc: BaseException, cap: int) -> dict:
     # type(), not isinstance(): an exception can claim any __class__
     kind = ("memory" if issubclass(type(exc), MemoryError) else
             "recursion" if issubclass(type(exc), RecursionError) else "exception")
-    return {"ok": False, "kind": kind, "error": _describe(exc, cap)}
+    reply = {"ok": False, "kind": kind, "error": _describe(exc, cap)}
+    if kind == "exception":  # the builtin class it is (or derives from): the judge raises one of those
+        for cls in type(exc).__mro__:
+            if getattr(builtins, getattr(cls, "__name__", ""), None) is cls:
+                reply["type"] = cls.__name__
+                try:
+                    message = str(exc)
+                except BaseException:  # a hostile __str__
+                    message = ""
+                reply["message"] = message[:cap] if isinstance(message, str) else ""
+                break
+    return reply
 
 
 def _module_path(value: object) -> str | None:
@@ -207,6 +219,8 @@ class Harness:
         if op == "load":
             if request.get("script"):
                 return self.load_script(request["code"], request.get("salvage", False), request.get("preamble"))
+            if isinstance(request.get("module"), str):
+                self._as_module(request["module"])
             return self.load(request["code"], request.get("salvage", False), request.get("names", []),
                              request.get("preamble"))
         if op == "script":
@@ -243,6 +257,12 @@ class Harness:
         bound = [n for n in names if isinstance(n, str) and n in self.namespace]
         return {"ok": True, "v": ["N"], "bound": bound, "modules": self._modules(bound),
                 "code": code if salvage else None}
+
+    def _as_module(self, name: str) -> None:
+        """Load the program as module ``name`` too (a test file's ``from solution import f``)."""
+        module = _ModuleType(name)
+        self.namespace = module.__dict__
+        sys.modules[name] = module
 
     def load_script(self, code: str, salvage: bool, preamble: str | None) -> dict:
         """Compile the program to run as a script once per stdin test (``run_script``); nothing runs yet."""

@@ -142,12 +142,7 @@ class RemoteObject:
         return bool(self._remote("truth"))
 
     def __len__(self) -> int:
-        try:
-            n = self._remote("len")
-        except ChildFailure as exc:
-            if str(exc).startswith("TypeError:"):  # no __len__: list() and friends then just iterate
-                raise TypeError(str(exc)) from None
-            raise
+        n = self._remote("len")  # no __len__ raises TypeError here too: list() and friends then just iterate
         if type(n) is not int:
             raise Unverifiable("len() of a child object did not give an int")
         return n
@@ -253,6 +248,12 @@ class Evaluator:
             error = reply.get("error") if isinstance(reply.get("error"), str) else "error"
             if kind == "memory":
                 self.memory = True
+            raised = _PROGRAM_EXCEPTIONS.get(reply.get("type")) if kind == "exception" else None
+            if raised is not None:  # as in plain Python: the test's `pytest.raises` or `except` may expect it
+                message = reply.get("message")
+                exc = raised(message if isinstance(message, str) else "")
+                exc.program_error = error[: self.cap]  # the verdict's text, as the child described it
+                raise exc
             raise ChildFailure(kind, error[: self.cap])
         try:
             if self._sent:  # identity with the values the test passed, and what the call did to them
@@ -323,14 +324,14 @@ class Evaluator:
                 self._send({"op": "exec", "src": plan.setup})
             probes = plan.probes
             if prefetched is not None:
-                probe = lambda k, **local: self.answer(prefetched)  # noqa: E731 - eager plans have one probe
+                probe = lambda k, /, **local: self.answer(prefetched)  # noqa: E731 - eager plans have one probe
             else:
-                probe = lambda k, **local: self.probe(probes[k], local)  # noqa: E731
+                probe = lambda k, /, **local: self.probe(probes[k], local)  # noqa: E731
             namespace: dict = {
                 "__builtins__": _BUILTINS,
                 "__name__": "__test__",
                 "__probe__": probe,
-                "__exec__": lambda k, **local: self.probe(probes[k], local),
+                "__exec__": lambda k, /, **local: self.probe(probes[k], local),
             }
             for name in plan.modules:
                 if name in modules:  # otherwise the name stays undefined, as in plain Python
@@ -357,6 +358,17 @@ class Evaluator:
         except BaseException as exc:  # raised by the check itself, as plain Python would (SystemExit too)
             return "error", _describe(exc, self.cap)
         return ("pass", None) if holds else ("fail", "AssertionError")
+
+
+# Builtin exceptions a program's call may raise in the judge, in its place (the others stay ChildFailure).
+_PROGRAM_EXCEPTIONS = {
+    name: cls
+    for name, cls in vars(builtins).items()
+    if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, (MemoryError, RecursionError))
+}
+
+
+_RAISED_TYPES = frozenset(_PROGRAM_EXCEPTIONS.values())
 
 
 def _verdict(holds: bool) -> tuple[str, str | None]:
@@ -386,6 +398,9 @@ def data_check(check: tuple, answer, modules: dict[str, object]) -> bool:
 
 
 def _describe(exc: BaseException, cap: int) -> str:
+    program_error = getattr(exc, "program_error", None) if type(exc) in _RAISED_TYPES else None
+    if isinstance(program_error, str):  # a program's exception raised here (Evaluator.answer)
+        return program_error[:cap]
     try:
         text = f"{type(exc).__name__}: {exc}"
     except BaseException:  # a test's own exception class may have a hostile __str__
@@ -462,6 +477,8 @@ class ProgramJudge:
         }
         if io is not None:
             message.update(script=io.kind == "stdin", preamble=io.setup)
+        if isinstance(self.request.get("module"), str):  # a pytest file imports the program by this name
+            message["module"] = self.request["module"]
         try:
             reply = self.ev.ask(message)
         except ChildTimeout:

@@ -188,7 +188,9 @@ class JudgeZygote:
             self.plans.move_to_end(key)
             return cached
         try:
-            if isinstance(tests, dict):  # a tests object (stdin/stdout, function call)
+            if isinstance(tests, dict) and tests.get("format") == "pytest":
+                plans = planner.plan_pytest(tests, int(self.cfg["max_test_depth"]))
+            elif isinstance(tests, dict):  # a tests object (stdin/stdout, function call)
                 plans = io_tests.plan_io(tests)
             elif not all(isinstance(t, str) for t in tests):
                 raise planner.RowRefused("tests must be strings")

@@ -132,6 +132,46 @@ def plan_row(tests: list[str], max_depth: int) -> list[TestPlan]:
     return [plan_test(t, max_depth) for t in tests]
 
 
+def plan_pytest(spec: dict, max_depth: int) -> list[TestPlan]:
+    """Plans for a pytest-style file (``labels.PytestTests``): test ``k`` is the whole file followed by a
+    call of its k-th test function, so the file's own helpers, imports and module-level values are there.
+    The host found the names by a scan of the text; the parsed file must define exactly those (else the
+    row is refused). A test function that takes fixtures, is decorated (``pytest.mark.parametrize``) or is
+    ``async`` fails alone, with the reason."""
+    source, names = spec.get("source"), spec.get("names")
+    if not isinstance(source, str) or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise RowRefused("malformed pytest tests")
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError) as exc:
+        error = f"test file does not parse: {type(exc).__name__}: {exc}"[:300]
+        return [TestPlan(f"{name}()", "invalid", error=error) for name in names]
+    except (RecursionError, MemoryError) as exc:
+        raise RowRefused(f"the test file is too deeply nested to parse ({type(exc).__name__})") from None
+    functions: dict[str, ast.AST] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
+            functions.setdefault(node.name, node)
+    if list(functions) != names:
+        raise RowRefused("the test file's top-level test functions are not the ones its text shows")
+    plans = []
+    for name, node in functions.items():
+        a = node.args
+        params = [x.arg for x in a.posonlyargs + a.args][: len(a.posonlyargs + a.args) - len(a.defaults)]
+        params += [x.arg for x, d in zip(a.kwonlyargs, a.kw_defaults) if d is None]
+        reason = (
+            "async test functions are not run (no event loop)" if isinstance(node, ast.AsyncFunctionDef)
+            else f"uses the fixture(s) {', '.join(params)}, which are not supported" if params
+            else "decorated test functions (pytest.mark.parametrize, fixtures) are not supported"
+            if node.decorator_list else None
+        )
+        if reason is not None:
+            plans.append(TestPlan(f"{name}()", "invalid", error=f"{name}: {reason}"))
+        else:
+            plans.append(plan_test(f"{source}\n{name}()", max_depth))
+    return plans
+
+
 @functools.lru_cache(maxsize=65536)
 def plan_test(
     source: str,
