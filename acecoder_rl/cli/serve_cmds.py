@@ -6,8 +6,7 @@ import os
 import click
 
 from acecoder_rl.cli.engine_options import engine_config, engine_options
-
-TOKEN_ENV = "ACECODER_REWARD_TOKEN"
+from acecoder_rl.service.process import TOKEN_ENV
 
 
 @click.command("serve")

@@ -20,6 +20,8 @@ from typing import TextIO
 import httpx
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
+TOKEN_ENV = "ACECODER_REWARD_TOKEN"
+"""The token a service requires, given to ``serve`` in its environment (never on its command line)."""
 
 
 class ServiceProcess:

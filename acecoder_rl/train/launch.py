@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import acecoder_rl
-from acecoder_rl.cli.serve_cmds import TOKEN_ENV
 from acecoder_rl.errors import AcecoderError
+from acecoder_rl.service.process import TOKEN_ENV
 from acecoder_rl.train.config import RunConfig
 from acecoder_rl.train.openrlhf_cmd import (
     SHIPPED_DATA_DIR,

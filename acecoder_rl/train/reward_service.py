@@ -23,9 +23,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from acecoder_rl.cli.engine_options import ENGINE_OPTIONS, engine_args
-from acecoder_rl.cli.serve_cmds import TOKEN_ENV
 from acecoder_rl.errors import AcecoderError
+from acecoder_rl.service.process import TOKEN_ENV
+from acecoder_rl.reward.options import ENGINE_OPTIONS, engine_args
 from acecoder_rl.train.config import ServiceStart
 
 if TYPE_CHECKING:

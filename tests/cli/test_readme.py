@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from acecoder_rl.cli.app import main
-from acecoder_rl.cli.engine_options import ENGINE_OPTIONS
+from acecoder_rl.reward.options import ENGINE_OPTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text(encoding="utf-8")
