@@ -54,16 +54,14 @@ from typing import Literal
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.reward.config import RewardConfig
 from acecoder_rl.reward.labels import Tests
-from acecoder_rl.reward.results import RewardResult
+from acecoder_rl.reward.results import RewardResult, metrics_of
 from acecoder_rl.reward.scorer import RewardScorer
-from acecoder_rl.service.openrlhf_protocol import EXTRA_LOG_KEYS, extra_logs
 from acecoder_rl.service.schema import parse_tests
 
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_MAX_FAILED_BATCHES",
     "MAX_FAILED_BATCHES_ENV",
-    "METRIC_KEYS",
     "RAY_ADDRESS_ENV",
     "RAY_ENV",
     "RETRY_BUILD_AFTER_S",
@@ -102,11 +100,6 @@ DEFAULT_MAX_FAILED_BATCHES = 64
 """Reward calls in a row with no sample scored before :class:`FailureStreak` raises. OpenRLHF makes one
 call per sample, so there it is samples in a row: a few bad rows never add up to it, a backend that is
 down or a label column that holds no tests does within a step."""
-
-METRIC_KEYS: tuple[str, ...] = EXTRA_LOG_KEYS
-"""Per-sample numbers every adapter reports under these exact keys (the ``/get_reward`` service's
-``extra_logs`` keys, ``reward_error`` included): their mean over a step is the step's pass rate, all-pass
-fraction, fraction with code, status fractions, latency and fraction of samples that could not be scored."""
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
@@ -513,6 +506,6 @@ def score_of(outcome: Outcome) -> float:
 
 
 def sample_metrics(outcome: Outcome, latency_s: float) -> dict[str, float]:
-    """One sample's numbers under :data:`METRIC_KEYS` (the same keys for every sample, failed or not)."""
-    result = None if isinstance(outcome, Failure) else outcome
-    return {key: values[0] for key, values in extra_logs([result], latency_s).items()}
+    """One sample's :data:`~acecoder_rl.reward.results.SAMPLE_METRICS` (the same keys for every sample, failed
+    or not)."""
+    return metrics_of(None if isinstance(outcome, Failure) else outcome, latency_s)

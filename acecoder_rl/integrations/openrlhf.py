@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from acecoder_rl.integrations.common import (
-    METRIC_KEYS,
     ConfigError,
     Failure,
     FailureStreak,
@@ -42,6 +41,7 @@ from acecoder_rl.integrations.common import (
     score_of,
     score_pairs,
 )
+from acecoder_rl.reward.results import SAMPLE_METRICS
 from acecoder_rl.reward.scorer import RewardScorer
 from acecoder_rl.service.openrlhf_protocol import label_key_problem, response_from_query
 
@@ -58,7 +58,7 @@ class OpenRLHFReward:
     - ``"rewards"``: ``torch.float32`` tensor of shape ``[n]``, the shaped reward (``RewardResult.reward``);
     - ``"scores"``: ``torch.float32`` tensor of shape ``[n]`` in [0, 1] (``RewardResult.score``);
     - ``"extra_logs"``: ``{key: torch.float32 tensor of shape [n]}`` for every key of
-      :data:`~acecoder_rl.integrations.common.METRIC_KEYS` (pass rate, all passed, code found, one 0/1 flag
+      :data:`~acecoder_rl.reward.results.SAMPLE_METRICS` (pass rate, all passed, code found, one 0/1 flag
       per program status, latency, ``reward_error``), the keys of the reward service's ``extra_logs``.
 
     A sample that cannot be scored (malformed label, backend down) gets reward and score 0,
@@ -140,5 +140,5 @@ def _as_openrlhf(outcomes: Sequence[Outcome], latency_s: float) -> dict:
         "rewards": torch.tensor([reward_of(o) for o in outcomes], dtype=torch.float32),
         "scores": torch.tensor([score_of(o) for o in outcomes], dtype=torch.float32),
         "extra_logs": {key: torch.tensor([m[key] for m in metrics], dtype=torch.float32)
-                       for key in METRIC_KEYS},
+                       for key in SAMPLE_METRICS},
     }

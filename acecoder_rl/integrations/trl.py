@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from acecoder_rl.integrations.common import (
-    METRIC_KEYS,
     ConfigError,
     Failure,
     FailureStreak,
@@ -28,7 +27,7 @@ from acecoder_rl.integrations.common import (
     sample_metrics,
     score_pairs,
 )
-from acecoder_rl.reward.results import ProgramStatus
+from acecoder_rl.reward.results import SAMPLE_METRICS, ProgramStatus
 from acecoder_rl.reward.scorer import RewardScorer
 from acecoder_rl.service.schema import decode_json_list
 
@@ -55,7 +54,7 @@ class TRLReward:
       ``None`` as well, so that an infrastructure or data fault never becomes a learning signal, and a
       WARNING log line with the reason. ``failure_reward=0.0`` makes such samples count as failed code.
 
-    When TRL passes ``log_metric``, the means of :data:`~acecoder_rl.integrations.common.METRIC_KEYS` over
+    When TRL passes ``log_metric``, the means of :data:`~acecoder_rl.reward.results.SAMPLE_METRICS` over
     the rows with tests are logged as ``acecoder/<key>`` (``reward_error``: the fraction that got no result
     at all; sandbox errors and refused tests count in their ``status_*``); with ``log_extra``, each
     completion's program status goes to the completions table (``acecoder_status``: ``reward_error`` for a
@@ -170,7 +169,7 @@ def _log(n: int, rows: list[int], outcomes: list[Outcome], latency_s: float, log
     try:
         if log_metric is not None and outcomes:
             metrics = [sample_metrics(o, latency_s) for o in outcomes]
-            for key in METRIC_KEYS:
+            for key in SAMPLE_METRICS:
                 log_metric(f"acecoder/{key}", sum(m[key] for m in metrics) / len(metrics))
         if log_extra is not None and n:
             status = ["no_tests"] * n

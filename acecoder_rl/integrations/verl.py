@@ -110,7 +110,7 @@ class VerlComputeScore(_VerlBase):
 
         {"score": float,   # the training reward: RewardResult.reward (shaped)
          "acc": float,     # RewardResult.score in [0, 1] (pass rate, or all-pass in binary mode)
-         **{key: float for key in METRIC_KEYS}}   # pass_rate, all_passed, code_found, status_*, ...
+         **{key: float for key in SAMPLE_METRICS}}   # pass_rate, all_passed, code_found, status_*, ...
 
     A sample that cannot be scored gets ``score = acc = 0``, ``reward_error = 1`` and a WARNING log line.
     Raises (so that the trainer stops instead of training on zeros) only

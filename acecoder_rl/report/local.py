@@ -13,7 +13,8 @@ from pathlib import Path
 
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.jsonl import read_objects
-from acecoder_rl.report.runs import STATUSES, Run, Series
+from acecoder_rl.report.runs import Run, Series
+from acecoder_rl.reward.results import STATUS_METRICS
 
 #: metrics.jsonl key -> canonical metric name.
 LOCAL_KEYS = {
@@ -24,7 +25,7 @@ LOCAL_KEYS = {
     "kl": "kl",
     "response_length_mean": "response_length",
     "learning_rate": "learning_rate",
-    **{f"status_{status}": f"status_{status}" for status in STATUSES},
+    **{key: key for key in STATUS_METRICS},
 }
 
 

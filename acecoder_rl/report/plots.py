@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from acecoder_rl.report.runs import STATUSES, Run
+from acecoder_rl.report.runs import Run
+from acecoder_rl.reward.results import ProgramStatus, status_metric
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -29,18 +30,19 @@ _COMPARE_TITLES = {
     "kl": "KL",
     "response_length": "response length (tokens)",
 }
-_STATUS_COLORS = {
-    "ok": "#4c9a2a",
-    "no_code": "#9e9e9e",
-    "syntax_error": "#e6a117",
-    "runtime_error": "#d9534f",
-    "timeout": "#5b7fd6",
-    "crashed": "#8e44ad",
-    "memory": "#6d4c41",
-    "sandbox_error": "#000000",
-    "too_large": "#f48fb1",
-    "invalid_tests": "#00838f",
+_STATUS_COLORS: dict[ProgramStatus, str] = {
+    ProgramStatus.OK: "#4c9a2a",
+    ProgramStatus.NO_CODE: "#9e9e9e",
+    ProgramStatus.SYNTAX_ERROR: "#e6a117",
+    ProgramStatus.RUNTIME_ERROR: "#d9534f",
+    ProgramStatus.TIMEOUT: "#5b7fd6",
+    ProgramStatus.CRASHED: "#8e44ad",
+    ProgramStatus.MEMORY: "#6d4c41",
+    ProgramStatus.SANDBOX_ERROR: "#000000",
+    ProgramStatus.TOO_LARGE: "#f48fb1",
+    ProgramStatus.INVALID_TESTS: "#00838f",
 }
+"""One colour per status (tests/report draws every status: one without a colour fails there)."""
 
 
 def plot_run(run: Run, path: Path) -> None:
@@ -110,18 +112,20 @@ def _statuses(axes: Axes, run: Run) -> None:
     that are 0 throughout are left out of the stack and its legend)."""
     logged = [
         status
-        for status in STATUSES
-        if f"status_{status}" in run.series and any(run.series[f"status_{status}"].values)
+        for status in ProgramStatus
+        if status_metric(status) in run.series and any(run.series[status_metric(status)].values)
     ]
     if not logged:
         _not_logged(axes)
         return
-    steps = sorted({step for status in logged for step in run.series[f"status_{status}"].steps})
+    steps = sorted({step for status in logged for step in run.series[status_metric(status)].steps})
     layers = []
     for status in logged:
-        values = dict(zip(run.series[f"status_{status}"].steps, run.series[f"status_{status}"].values))
+        series = run.series[status_metric(status)]
+        values = dict(zip(series.steps, series.values))
         layers.append([values.get(step, 0.0) for step in steps])
-    axes.stackplot(steps, layers, labels=logged, colors=[_STATUS_COLORS[s] for s in logged], alpha=0.85)
+    axes.stackplot(steps, layers, labels=[status.value for status in logged],
+                   colors=[_STATUS_COLORS[status] for status in logged], alpha=0.85)
     axes.set_ylim(0, max(1.0, max(sum(column) for column in zip(*layers))))
     axes.legend(fontsize=7, loc="lower left")
 

@@ -19,9 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acecoder_rl.errors import AcecoderError
-from acecoder_rl.reward.results import ProgramStatus
-
-STATUSES = tuple(status.value for status in ProgramStatus)
+from acecoder_rl.reward.results import STATUS_METRICS
 
 #: Canonical metric names, in report order. Rewards and rates are per-sample means over a training step.
 METRICS = (
@@ -32,7 +30,7 @@ METRICS = (
     "kl",
     "response_length",
     "learning_rate",
-    *(f"status_{status}" for status in STATUSES),
+    *STATUS_METRICS,
 )
 
 EVENT_FILE = "events.out.tfevents."

@@ -14,7 +14,8 @@ import math
 from pathlib import Path
 
 from acecoder_rl.errors import AcecoderError
-from acecoder_rl.report.runs import STATUSES, Run, Series
+from acecoder_rl.report.runs import Run, Series
+from acecoder_rl.reward.results import STATUS_METRICS
 
 #: Canonical metric name -> OpenRLHF tags, preferred first.
 OPENRLHF_TAGS = {
@@ -25,7 +26,7 @@ OPENRLHF_TAGS = {
     "kl": ("train/kl",),
     "response_length": ("train/response_length", "train/rollout/response_length_mean"),
     "learning_rate": ("train/actor_lr",),
-    **{f"status_{status}": (f"train/status_{status}",) for status in STATUSES},
+    **{key: (f"train/{key}",) for key in STATUS_METRICS},
 }
 
 

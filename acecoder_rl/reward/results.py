@@ -3,6 +3,10 @@
 Kept apart on purpose (style note: "a crashed child is not a timeout, a sandbox fault is not wrong code"):
 per-test verdicts say what happened to one assert, the program status says what happened to the program as
 a whole, and ``SANDBOX_ERROR`` marks our own infrastructure failing, never the policy's code.
+
+The per-sample metrics every trainer reports (:data:`SAMPLE_METRICS`, :func:`sample_metrics`) are defined
+here too, next to the result they are computed from: the reward service's ``extra_logs``, the OpenRLHF, TRL
+and verl plug-ins, the local backend's ``metrics.jsonl`` and ``acecoder-rl report`` all use these names.
 """
 from __future__ import annotations
 
@@ -113,3 +117,37 @@ class RewardResult:
 
 
 _RESULT_FIELDS = tuple(f.name for f in fields(RewardResult))
+
+
+def status_metric(status: ProgramStatus) -> str:
+    """The per-sample metric that is 1 for a sample whose program ended with ``status``, else 0: its mean
+    over a training step is the fraction of the step's samples with that status."""
+    return f"status_{status.value}"
+
+
+STATUS_METRICS: tuple[str, ...] = tuple(status_metric(status) for status in ProgramStatus)
+"""``status_ok``, ``status_no_code``, ...: one per :class:`ProgramStatus`, in its order."""
+
+SAMPLE_METRICS: tuple[str, ...] = (
+    "pass_rate", "all_passed", "code_found", "reward_latency_s", "program_s", *STATUS_METRICS, "reward_error",
+)
+"""The numbers every path to the reward reports for each sample, under these exact names and in this order,
+so that a run's metrics do not change when its reward moves between a plug-in and the service: their mean
+over a step is the step's pass rate, all-pass fraction, fraction with code found, reward latency, program
+time, status fractions and fraction of samples that could not be scored (``reward_error``)."""
+
+
+def metrics_of(result: RewardResult | None, latency_s: float) -> dict[str, float]:
+    """One sample's :data:`SAMPLE_METRICS`. ``None`` is a sample that could not be scored: 0 everywhere but
+    its latency and ``reward_error`` (1)."""
+    sample = dict.fromkeys(SAMPLE_METRICS, 0.0)
+    if result is None:
+        sample["reward_error"] = 1.0
+    else:
+        sample["pass_rate"] = float(result.pass_rate)
+        sample["all_passed"] = 1.0 if result.all_passed else 0.0
+        sample["code_found"] = 0.0 if result.status is ProgramStatus.NO_CODE else 1.0
+        sample["program_s"] = round(float(result.duration_s), 6)
+        sample[status_metric(result.status)] = 1.0
+    sample["reward_latency_s"] = round(float(latency_s), 6)
+    return sample

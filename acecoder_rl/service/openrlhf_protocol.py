@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from acecoder_rl.reward.labels import Tests
-from acecoder_rl.reward.results import ProgramStatus, RewardResult
+from acecoder_rl.reward.results import SAMPLE_METRICS, RewardResult, metrics_of
 from acecoder_rl.service.schema import (
     RequestError,
     json_type,
@@ -41,7 +41,6 @@ from acecoder_rl.service.schema import (
 __all__ = [
     "ASSISTANT_MARKERS",
     "END_TOKENS",
-    "EXTRA_LOG_KEYS",
     "GetRewardRequest",
     "RequestError",
     "build_get_reward_response",
@@ -251,32 +250,13 @@ def _sample(index: int, query: object, prompt: object, label: object) -> Sample 
 
 
 # -------------------------------------------------------------------------------------------- responses
-EXTRA_LOG_KEYS = (
-    "pass_rate", "all_passed", "code_found", "reward_latency_s", "program_s",
-    *(f"status_{s.value}" for s in ProgramStatus), "reward_error",
-)
-"""Every sample's ``extra_logs`` keys, the same on the service and in every trainer plug-in, so that a
-run's metrics do not change when its reward moves between them."""
-
-
 def extra_logs(results: Sequence[RewardResult | None], latency_s: float) -> dict[str, list[float]]:
-    """Per-sample numbers under :data:`EXTRA_LOG_KEYS` (see the module docstring): their mean over a
-    training step is the step's mean pass rate, all-pass fraction, fraction with code found, status
-    fractions, latency and fraction of samples not scored. None is a sample that could not be scored: 0
-    everywhere but its latency and ``reward_error`` (1)."""
-    logs: dict[str, list[float]] = {key: [] for key in EXTRA_LOG_KEYS}
+    """``extra_logs``: a list per :data:`~acecoder_rl.reward.results.SAMPLE_METRICS` key with one number per
+    sample (see the module docstring), so the logged mean over a training step is the mean over its samples.
+    None is a sample that could not be scored."""
+    logs: dict[str, list[float]] = {key: [] for key in SAMPLE_METRICS}
     for r in results:
-        sample = dict.fromkeys(EXTRA_LOG_KEYS, 0.0)
-        if r is None:
-            sample["reward_error"] = 1.0
-        else:
-            sample["pass_rate"] = float(r.pass_rate)
-            sample["all_passed"] = 1.0 if r.all_passed else 0.0
-            sample["code_found"] = 0.0 if r.status is ProgramStatus.NO_CODE else 1.0
-            sample["program_s"] = round(float(r.duration_s), 6)
-            sample[f"status_{r.status.value}"] = 1.0
-        sample["reward_latency_s"] = round(float(latency_s), 6)
-        for key, value in sample.items():
+        for key, value in metrics_of(r, latency_s).items():
             logs[key].append(value)
     return logs
 

@@ -29,7 +29,6 @@ import torch
 from acecoder_rl.integrations.common import (
     CONFIG_ENV,
     MAX_FAILED_BATCHES_ENV,
-    METRIC_KEYS,
     URL_ENV,
     ConfigError,
     Failure,
@@ -37,6 +36,7 @@ from acecoder_rl.integrations.common import (
     RewardUnavailable,
     shared_scorer,
 )
+from acecoder_rl.reward.results import SAMPLE_METRICS
 
 PLUGIN = "openrlhf_reward.py"
 PLUGIN_PATH = Path(__file__).resolve().parents[2] / "reward_fns" / PLUGIN
@@ -172,7 +172,7 @@ def test_executor_rewards_equal_the_local_engine(local_backend, items, reference
         assert out["scores"].item() == pytest.approx(score, abs=1e-6)
         assert 0.0 <= out["scores"].item() <= 1.0
         logs = out["extra_logs"]
-        assert list(logs) == list(METRIC_KEYS)
+        assert list(logs) == list(SAMPLE_METRICS)
         assert all(isinstance(v, torch.Tensor) and v.shape == (1,) for v in logs.values())
         assert logs["pass_rate"].item() == pytest.approx(pass_rate, abs=1e-6)
         assert logs[f"status_{status}"].item() == 1.0
@@ -186,7 +186,7 @@ def test_executor_rewards_equal_the_local_engine(local_backend, items, reference
     assert batch.rewards.shape == (len(items),)
     assert batch.rewards.tolist() == pytest.approx([r for r, *_ in reference], abs=1e-6)
     assert batch.scores.tolist() == pytest.approx([s for _, s, *_ in reference], abs=1e-6)
-    for key in METRIC_KEYS:
+    for key in SAMPLE_METRICS:
         assert batch.info[key].shape == (len(items),)
 
 
@@ -199,7 +199,7 @@ def test_malformed_samples_get_zero_and_a_logged_reason(local_backend, tiny_toke
 
     assert [o["reward"].item() for o in outputs] == [0.0] * 5 + [1.0]
     assert [o["extra_logs"]["reward_error"].item() for o in outputs] == [1.0] * 5 + [0.0]
-    assert all(list(o["extra_logs"]) == list(METRIC_KEYS) for o in outputs)
+    assert all(list(o["extra_logs"]) == list(SAMPLE_METRICS) for o in outputs)
     text = warnings_log.text
     for reason in ("labels[0] must be a list of test strings or a tests object, got a number",
                    "labels[0] is a string but not JSON tests", "labels[0] is empty",
@@ -219,7 +219,7 @@ def test_direct_calls_never_raise(local_backend, load_plugin, warnings_log):
     assert out["rewards"].tolist() == [0.0] and out["extra_logs"]["reward_error"].tolist() == [1.0]
     assert "reward_func failed" in warnings_log.text
     out = reward_func([], [], [])
-    assert out["rewards"].shape == (0,) and set(out["extra_logs"]) == set(METRIC_KEYS)
+    assert out["rewards"].shape == (0,) and set(out["extra_logs"]) == set(SAMPLE_METRICS)
 
 
 @pytest.mark.parametrize("env, words", [
@@ -316,7 +316,7 @@ def test_keyword_arguments_are_accepted(local_backend, load_plugin):
     prompt = "<|im_start|>user\nWrite f.<|im_end|>\n<|im_start|>assistant\n"
     out = reward_func(queries=[prompt + "def f():\n    return 1<|im_end|>"], prompts=[prompt],
                       labels=[["assert f() == 1"]], datasources=["acecode"], step=3)
-    assert out["rewards"].tolist() == [1.0] and list(out["extra_logs"]) == list(METRIC_KEYS)
+    assert out["rewards"].tolist() == [1.0] and list(out["extra_logs"]) == list(SAMPLE_METRICS)
 
 
 # --------------------------------------------------------------------------------------- remote URL
@@ -335,7 +335,7 @@ def test_remote_url_scores_each_sample_and_marks_a_malformed_one(service, items,
     expected = [reward for reward, *_ in reference[:6]]
     assert answer["rewards"] == pytest.approx(expected + [0.0], abs=1e-6)
     assert answer["scores"][-1] == 0.0
-    assert list(answer["extra_logs"]) == list(METRIC_KEYS)
+    assert list(answer["extra_logs"]) == list(SAMPLE_METRICS)
     assert answer["extra_logs"]["reward_error"] == [0.0] * 6 + [1.0]
     assert answer["errors"][:6] == [None] * 6
     assert "labels[6] is a string but not JSON tests" in answer["errors"][6]
@@ -354,16 +354,16 @@ def test_remote_url_and_plugin_give_the_same_rewards_and_metrics(service, local_
     plugin = _run_executor(PLUGIN_PATH, tiny_tokenizer, prompts, labels, completions)
     timings = ("reward_latency_s", "program_s")
     for r, p in zip(remote, plugin, strict=True):
-        assert list(r["extra_logs"]) == list(p["extra_logs"]) == list(METRIC_KEYS)
+        assert list(r["extra_logs"]) == list(p["extra_logs"]) == list(SAMPLE_METRICS)
         assert r["reward"] == pytest.approx(p["reward"].tolist(), abs=1e-6)
         assert r["scores"] == pytest.approx(p["scores"].tolist(), abs=1e-6)
-        for key in METRIC_KEYS:
+        for key in SAMPLE_METRICS:
             if key not in timings:
                 assert r["extra_logs"][key] == p["extra_logs"][key].tolist(), key
     assert [r["extra_logs"]["reward_error"] for r in remote[-3:]] == [[0.0], [1.0], [1.0]]
     for outputs in (remote, plugin):
         batch = to_experience(outputs)
-        assert all(batch.info[key].numel() == len(outputs) for key in METRIC_KEYS)
+        assert all(batch.info[key].numel() == len(outputs) for key in SAMPLE_METRICS)
 
 
 # --------------------------------------------------------------------------------------------- agent
@@ -408,7 +408,7 @@ def test_an_agent_can_return_the_plugins_answer(local_backend, import_openrlhf, 
     outputs = asyncio.run(run_all())
     expected = [reward for reward, *_ in reference[:3] + reference[-2:]]
     assert [o["reward"] for o in outputs] == pytest.approx(expected, abs=1e-6)
-    assert all(list(o["extra_logs"]) == list(METRIC_KEYS) for o in outputs)
+    assert all(list(o["extra_logs"]) == list(SAMPLE_METRICS) for o in outputs)
     batch = to_experience(outputs)
     assert batch.rewards.tolist() == pytest.approx(expected, abs=1e-6)
 

@@ -11,7 +11,6 @@ import pytest
 from acecoder_rl.integrations import OpenRLHFReward, common
 from acecoder_rl.integrations.common import (
     CONFIG_ENV,
-    METRIC_KEYS,
     RAY_ADDRESS_ENV,
     RAY_ENV,
     URL_ENV,
@@ -24,6 +23,7 @@ from acecoder_rl.integrations.common import (
     shared_scorer,
 )
 from acecoder_rl.reward import RewardConfig, RewardEngine
+from acecoder_rl.reward.results import SAMPLE_METRICS
 
 N_FIXTURE = 20
 
@@ -179,7 +179,7 @@ def test_ray_pool_backend(backend_env, items, reference, helpers):
         assert isinstance(shared_scorer().get(), RayRewardPool)
         # The OpenRLHF plug-in reports the same extra_logs keys on the Ray pool as on the other backends.
         openrlhf = OpenRLHFReward()(["p" + items[0][0]], ["p"], [items[0][1]])
-        assert list(openrlhf["extra_logs"]) == list(METRIC_KEYS)
+        assert list(openrlhf["extra_logs"]) == list(SAMPLE_METRICS)
         shared_scorer().close()
     finally:
         if started_here:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from acecoder_rl.integrations.common import CONFIG_ENV, METRIC_KEYS, RAY_ENV, URL_ENV
+from acecoder_rl.integrations.common import CONFIG_ENV, RAY_ENV, URL_ENV
+from acecoder_rl.reward.results import SAMPLE_METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
 ADD = "def add(a, b):\n    return a + b\n"
@@ -61,5 +62,5 @@ def test_same_metric_keys_on_every_backend(backend, backend_env, load_plugin):
         finally:
             backend_env()  # closes the pool while Ray is up
             ray.shutdown()
-    assert all(k == {"score", "acc", *METRIC_KEYS} for k in keys["verl"])
-    assert all(k == set(METRIC_KEYS) for k in keys["trl"] + keys["openrlhf"])
+    assert all(k == {"score", "acc", *SAMPLE_METRICS} for k in keys["verl"])
+    assert all(k == set(SAMPLE_METRICS) for k in keys["trl"] + keys["openrlhf"])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from acecoder_rl.integrations import TRLReward
-from acecoder_rl.integrations.common import METRIC_KEYS
+from acecoder_rl.reward.results import SAMPLE_METRICS
 from acecoder_rl.reward.config import RewardConfig
 from acecoder_rl.reward.results import ProgramOutcome, ProgramStatus, TestStatus
 from acecoder_rl.reward.scoring import shape
@@ -69,7 +69,7 @@ def test_wrong_code_scores_zero_and_failed_samples_are_left_out(local_backend, w
     for reason in ("test_cases[1][0] must be a test string", "no assistant message",
                    "a completion must be a string or a list of messages"):
         assert reason in warnings_log.text
-    assert set(metrics) == {f"acecoder/{k}" for k in METRIC_KEYS}
+    assert set(metrics) == {f"acecoder/{k}" for k in SAMPLE_METRICS}
     assert metrics["acecoder/reward_error"] == pytest.approx(0.75)
     assert extra == {"acecoder_status": ["ok", "reward_error", "reward_error", "reward_error"]}
 

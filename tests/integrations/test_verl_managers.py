@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from acecoder_rl.integrations.common import CONFIG_ENV, METRIC_KEYS, shared_scorer
+from acecoder_rl.integrations.common import CONFIG_ENV, shared_scorer
+from acecoder_rl.reward.results import SAMPLE_METRICS
 
 verl = pytest.importorskip("verl", reason="verl is not installed (pip install --no-deps verl)")
 
@@ -28,7 +29,7 @@ from verl import DataProto
 from verl.trainer.ppo.reward import _call_with_kwargs
 
 N_FIXTURE = 20
-KEYS = {"score", "acc", *METRIC_KEYS}
+KEYS = {"score", "acc", *SAMPLE_METRICS}
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_PATH = str(ROOT / "reward_fns" / "verl_reward.py")
 PROMPT = "Write the function."

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from acecoder_rl.integrations import VerlBatchComputeScore, VerlComputeScore, VerlPrimeComputeScore
-from acecoder_rl.integrations.common import METRIC_KEYS
+from acecoder_rl.reward.results import SAMPLE_METRICS
 
 PLUGIN = "verl_reward.py"
 ADD = "def add(a, b):\n    return a + b\n"
 TESTS = ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(0, 0) == 1"]  # the last one is wrong
-KEYS = {"score", "acc", *METRIC_KEYS}
+KEYS = {"score", "acc", *SAMPLE_METRICS}
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import pytest
 from acecoder_rl.cli.app import main
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.report import build_report, load_runs
+from acecoder_rl.reward.results import ProgramStatus
 
 ALPHA_REWARD = [0.1, 0.3, 0.2, 0.5, 0.4, 0.6, 0.55, 0.7, 0.65, 0.8, 0.75, 0.7]
-STATUSES = ["ok", "no_code", "syntax_error", "runtime_error", "timeout", "crashed", "memory", "sandbox_error",
-            "too_large", "invalid_tests"]
+STATUSES = [status.value for status in ProgramStatus]
 
 
 def alpha_rows():
@@ -162,6 +162,15 @@ def test_one_tensorboard_dir_with_several_runs_and_the_fallback_tag(tmp_path, op
     report = build_report([tensorboard], tmp_path / "out", last_k=10)
     assert [run["plot"] for run in report["runs"]] == ["run_tb_grpo.png", "run_tb_ppo.png"]
     assert report["comparison_plot"] == "comparison.png" and is_png(tmp_path / "out" / "comparison.png")
+
+
+def test_every_program_status_is_read_and_drawn(tmp_path, local_run):
+    share = 1 / len(STATUSES)
+    run = local_run("every", [{"step": step, **{f"status_{s}": share for s in STATUSES}} for step in (1, 2)])
+    [loaded] = load_runs([run])
+    assert {f"status_{s}" for s in STATUSES} <= set(loaded.series)
+    assert main(["report", str(run), "-o", str(tmp_path / "out")]) == 0  # a colour for each status
+    assert is_png(tmp_path / "out" / "run_every.png")
 
 
 def test_one_run_defaults_to_a_report_folder_inside_it(local_run, capsys):

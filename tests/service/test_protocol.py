@@ -4,11 +4,9 @@ import json
 import httpx
 import pytest
 
-from acecoder_rl.integrations.common import METRIC_KEYS
-from acecoder_rl.reward.results import ProgramStatus, RewardResult, TestStatus
+from acecoder_rl.reward.results import SAMPLE_METRICS, ProgramStatus, RewardResult, TestStatus
 from acecoder_rl.service.client import _retry_after, normalise_urls
 from acecoder_rl.service.openrlhf_protocol import (
-    EXTRA_LOG_KEYS,
     build_get_reward_response,
     parse_get_reward_request,
     parse_label,
@@ -142,14 +140,14 @@ def test_response_shape_and_extra_logs():
     assert out["rewards"] == [1.0, 0.5, 0.0] and out["scores"] == [1.0, 0.5, 0.0]
     assert out["errors"] == [None, None, None]
     logs = out["extra_logs"]
-    assert list(logs) == list(EXTRA_LOG_KEYS) and list(EXTRA_LOG_KEYS) == list(METRIC_KEYS)
+    assert list(logs) == list(SAMPLE_METRICS)
     assert all(isinstance(v, list) and len(v) == 3 for v in logs.values())  # one number per sample
     assert logs["pass_rate"] == [1.0, 0.5, 0.0] and logs["code_found"] == [1.0, 1.0, 0.0]
     assert logs["status_ok"] == [1.0, 1.0, 0.0] and logs["status_no_code"] == [0.0, 0.0, 1.0]
     assert logs["all_passed"] == [1.0, 0.0, 0.0] and logs["reward_latency_s"] == [0.25] * 3
     assert logs["reward_error"] == [0.0, 0.0, 0.0]
     empty = build_get_reward_response([], 0.0)  # OpenRLHF sends empty shards when it has more URLs than samples
-    assert empty["rewards"] == [] and set(empty["extra_logs"]) == set(EXTRA_LOG_KEYS)
+    assert empty["rewards"] == [] and set(empty["extra_logs"]) == set(SAMPLE_METRICS)
     json.dumps(out, allow_nan=False)
 
 

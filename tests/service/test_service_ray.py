@@ -6,7 +6,7 @@ import httpx
 import pytest
 import ray
 
-from acecoder_rl.integrations.common import METRIC_KEYS
+from acecoder_rl.reward.results import SAMPLE_METRICS
 from acecoder_rl.reward import RewardConfig, RewardEngine
 from acecoder_rl.service.process import ServiceProcess
 
@@ -41,7 +41,7 @@ def test_service_on_a_ray_pool_matches_the_local_engine(cluster_address):
         get_reward = {"query": completions[:2], "prompts": ["", ""], "labels": [tests[0], []]}
         openrlhf = httpx.post(f"{proc.url}/get_reward", json=get_reward, timeout=300).json()
     assert [r["test_results"] for r in answer["results"]] == local == [r["expected_test_results"] for r in SAMPLE]
-    assert list(openrlhf["extra_logs"]) == list(METRIC_KEYS)
+    assert list(openrlhf["extra_logs"]) == list(SAMPLE_METRICS)
     assert openrlhf["extra_logs"]["reward_error"] == [0.0, 1.0] and openrlhf["rewards"][1] == 0.0
 
 

@@ -14,9 +14,9 @@ key                      meaning
 ``kl``                   mean per-token KL to the reference model as TRL estimates it (k3 for GRPO,
                          k1 for RLOO); ``null`` when ``kl_coef`` is 0 (no reference model)
 ``response_length_mean`` mean completion length in tokens
-``status_<s>``           fraction of samples whose program status is ``<s>``, for each of ``ok``,
-                         ``no_code``, ``syntax_error``, ``runtime_error``, ``timeout``, ``crashed``,
-                         ``memory``, ``sandbox_error``
+``status_<s>``           fraction of samples whose program status is ``<s>``, for each
+                         :class:`~acecoder_rl.reward.results.ProgramStatus` (``ok``, ``no_code``,
+                         ``syntax_error``, ...; :data:`~acecoder_rl.reward.results.STATUS_METRICS`)
 ``reward_error``         fraction of samples that could not be scored at all (rewarded 0)
 ``learning_rate``        the learning rate at that step
 ``elapsed_s``            seconds since training started (a resumed run continues the count)
@@ -32,12 +32,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from acecoder_rl.reward.results import ProgramStatus
+from acecoder_rl.reward.results import STATUS_METRICS
 
 REWARD_NAME = "acecoder_reward"  # the reward function's __name__: TRL logs rewards/<name>/mean and /std
-STATUS_KEYS = tuple(f"status_{status.value}" for status in ProgramStatus)
 KEYS: tuple[str, ...] = ("step", "reward_mean", "reward_std", "pass_rate_mean", "all_pass_rate", "kl",
-                         "response_length_mean", *STATUS_KEYS, "reward_error", "learning_rate", "elapsed_s")
+                         "response_length_mean", *STATUS_METRICS, "reward_error", "learning_rate",
+                         "elapsed_s")
 
 # Our key -> the key of TRL's log dict (GRPOTrainer and RLOOTrainer log the same names; acecoder/... are
 # logged by TRLReward through TRL's log_metric hook).
@@ -47,7 +47,7 @@ FROM_TRL = {
     "pass_rate_mean": "acecoder/pass_rate",
     "all_pass_rate": "acecoder/all_passed",
     "response_length_mean": "completions/mean_length",
-    **{key: f"acecoder/{key}" for key in STATUS_KEYS},
+    **{key: f"acecoder/{key}" for key in STATUS_METRICS},
     "reward_error": "acecoder/reward_error",
     "kl": "kl",
     "learning_rate": "learning_rate",
