@@ -4,6 +4,7 @@ Heavy libraries (``matplotlib``, ``tensorboard``) are imported inside the functi
 """
 
 from acecoder_rl.report.build import build_report
-from acecoder_rl.report.runs import METRICS, Run, Series, load_runs
+from acecoder_rl.report.load import load_runs
+from acecoder_rl.report.runs import METRICS, Run, Series
 
 __all__ = ["METRICS", "Run", "Series", "build_report", "load_runs"]

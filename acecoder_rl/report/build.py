@@ -8,7 +8,8 @@ from typing import Any
 
 from acecoder_rl.errors import UsageError
 from acecoder_rl.report.plots import plot_comparison, plot_run
-from acecoder_rl.report.runs import Run, load_runs, slug
+from acecoder_rl.report.load import load_runs
+from acecoder_rl.report.runs import Run, slug
 from acecoder_rl.report.table import comparison_markdown, run_summary
 
 COMPARISON_PLOT = "comparison.png"
