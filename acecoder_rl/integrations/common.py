@@ -55,7 +55,7 @@ from acecoder_rl.errors import AcecoderError
 from acecoder_rl.reward.config import RewardConfig
 from acecoder_rl.reward.labels import Tests
 from acecoder_rl.reward.results import RewardResult, metrics_of
-from acecoder_rl.reward.scorer import RewardScorer
+from acecoder_rl.reward.interface import RewardScorer
 from acecoder_rl.service.schema import parse_tests
 
 __all__ = [

@@ -42,7 +42,7 @@ from acecoder_rl.integrations.common import (
     score_pairs,
 )
 from acecoder_rl.reward.results import SAMPLE_METRICS
-from acecoder_rl.reward.scorer import RewardScorer
+from acecoder_rl.reward.interface import RewardScorer
 from acecoder_rl.service.openrlhf_protocol import label_key_problem, response_from_query
 
 __all__ = ["OpenRLHFReward"]

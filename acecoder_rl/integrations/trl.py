@@ -28,7 +28,7 @@ from acecoder_rl.integrations.common import (
     score_pairs,
 )
 from acecoder_rl.reward.results import SAMPLE_METRICS, ProgramStatus
-from acecoder_rl.reward.scorer import RewardScorer
+from acecoder_rl.reward.interface import RewardScorer
 from acecoder_rl.service.schema import decode_json_list
 
 __all__ = ["NO_VERDICT_STATUSES", "TRLReward", "completion_text"]

@@ -42,7 +42,7 @@ from acecoder_rl.integrations.common import (
     score_pairs,
     shared_scorer,
 )
-from acecoder_rl.reward.scorer import RewardScorer
+from acecoder_rl.reward.interface import RewardScorer
 
 __all__ = ["VerlBatchComputeScore", "VerlComputeScore", "VerlPrimeComputeScore"]
 

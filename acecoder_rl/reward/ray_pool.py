@@ -43,7 +43,7 @@ from typing import Any
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.reward.config import RewardConfig
 from acecoder_rl.reward.results import RewardResult
-from acecoder_rl.reward.scorer import validate_batch
+from acecoder_rl.reward.interface import validate_batch
 
 __all__ = ["PoolActor", "RayRewardPool", "RewardPoolError"]
 

@@ -43,6 +43,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from acecoder_rl.reward.config import RewardConfig
+from acecoder_rl.reward.interface import ServedScorer
 from acecoder_rl.reward.results import ProgramStatus, RewardResult
 from acecoder_rl.service import openrlhf_protocol
 from acecoder_rl.service.metrics import ServiceMetrics, endpoint_label
@@ -151,11 +152,11 @@ class ServiceState:
     engine start/stop (threads, under ``_lock``)."""
 
     def __init__(self, reward: RewardConfig, service: ServiceConfig,
-                 engine_factory: Callable[[], object] | None = None) -> None:
+                 engine_factory: Callable[[], ServedScorer] | None = None) -> None:
         self.reward = reward
         self.service = service
         self._factory = engine_factory or self._default_factory
-        self.engine = None
+        self.engine: ServedScorer | None = None
         self.phase = "starting"  # starting -> ready -> draining -> stopped; starting -> failed
         self.start_error: str | None = None
         self.started_at = time.monotonic()
@@ -172,7 +173,7 @@ class ServiceState:
         self.metrics = ServiceMetrics(self)
         self._token_digest = _digest(service.token) if service.token else None
 
-    def _default_factory(self):
+    def _default_factory(self) -> ServedScorer:
         from acecoder_rl.reward.engine import RewardEngine
 
         return RewardEngine(self.reward)
@@ -202,7 +203,7 @@ class ServiceState:
             if self.phase == "starting":
                 self.phase = "ready"
         log.info("reward engine ready: %d workers (%s isolation) in %.2f s", self.reward.n_workers,
-                 getattr(engine, "features", {}).get("isolation", "?"), time.monotonic() - started)
+                 engine.features.get("isolation", "?"), time.monotonic() - started)
 
     def check_progress(self) -> None:
         """Stall watchdog (called every second): programs pending, and the engine finished none for
@@ -322,13 +323,14 @@ class ServiceState:
         engine = self.engine
         body = {
             "status": ("stalled" if self.stalled else "ok") if self.phase == "ready" else self.phase,
-            "workers": getattr(engine, "total_workers", self.reward.n_workers),
+            "workers": engine.features.get("workers", self.reward.n_workers) if engine is not None
+            else self.reward.n_workers,
             "uptime_s": round(time.monotonic() - self.started_at, 3),
             "pending_programs": self.pending,
             "max_pending": self.service.max_pending,
             "inflight_requests": self.inflight,
             "worker_restarts": engine.worker_restarts if engine is not None else 0,
-            "isolation": getattr(engine, "features", {}).get("isolation") if engine is not None else None,
+            "isolation": engine.features.get("isolation") if engine is not None else None,
             "mode": self.reward.mode,
         }
         if self.start_error:
@@ -474,7 +476,8 @@ class _Instrument:
 
 
 def create_app(reward: RewardConfig | None = None, service: ServiceConfig | None = None, *,
-               state: ServiceState | None = None, engine_factory: Callable[[], object] | None = None) -> Starlette:
+               state: ServiceState | None = None,
+               engine_factory: Callable[[], ServedScorer] | None = None) -> Starlette:
     """The ASGI app. Its lifespan starts the engine (in the background) and closes it at shutdown; the
     state is ``app.state.service``."""
     if state is None:

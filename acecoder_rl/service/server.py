@@ -20,6 +20,7 @@ import uvicorn
 
 from acecoder_rl.errors import AcecoderError, UsageError
 from acecoder_rl.reward.config import RewardConfig
+from acecoder_rl.reward.interface import ServedScorer
 from acecoder_rl.service.app import ServiceConfig, ServiceState, create_app
 
 log = logging.getLogger("uvicorn.error")
@@ -86,7 +87,7 @@ def open_to_network_error(host: str, ways_out: str) -> UsageError:
 
 def serve(reward: RewardConfig, service: ServiceConfig, *,
           on_listening: Callable[[str], None] | None = None,
-          engine_factory: Callable[[], object] | None = None) -> None:
+          engine_factory: Callable[[], ServedScorer] | None = None) -> None:
     """Serve until SIGTERM/SIGINT; raise AcecoderError if the address or the sandbox is unusable.
 
     A host that is not loopback needs ``service.token``, or ``service.insecure`` (UsageError otherwise).

@@ -12,7 +12,7 @@ from acecoder_rl.integrations import TRLReward
 from acecoder_rl.reward.results import SAMPLE_METRICS
 from acecoder_rl.reward.config import RewardConfig
 from acecoder_rl.reward.results import ProgramOutcome, ProgramStatus, TestStatus
-from acecoder_rl.reward.scoring import shape
+from acecoder_rl.reward.shaping import shape
 
 PLUGIN = "trl_reward.py"
 ADD_TESTS = ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"]

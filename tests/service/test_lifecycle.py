@@ -8,7 +8,7 @@ import pytest
 
 from acecoder_rl.cli.app import main
 from acecoder_rl.errors import AcecoderError
-from acecoder_rl.reward import RewardConfig, RewardEngine, RewardScorer
+from acecoder_rl.reward import RewardConfig, RewardEngine, RewardScorer, ServedScorer
 from acecoder_rl.service import RewardServiceClient, ServiceConfig, create_app, response_from_query
 
 
@@ -97,7 +97,11 @@ def test_cli_usage_errors_exit_2(capsys):
 def test_public_api():
     client = RewardServiceClient("127.0.0.1:1")
     assert isinstance(client, RewardScorer)
+    assert not isinstance(client, ServedScorer)  # a client has no workers of its own to serve with
     client.close()
+    with RewardEngine(RewardConfig(workers=1)) as engine:
+        assert isinstance(engine, ServedScorer)
+        assert engine.features["isolation"] in ("bwrap", "process") and engine.stats.get("executed", 0) == 0
     assert response_from_query("p" + "x = 1", "p") == "x = 1"
 
 
