@@ -38,6 +38,9 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "helpers"))  # procs: the tests' /proc helpers
+
+import procs
 
 from acecoder_rl.service.client import RewardServiceClient
 from acecoder_rl.service.process import ServiceProcess
@@ -146,7 +149,8 @@ class Faults:
         while not self._stop.wait(self.args.kill_interval):
             with self._lock:
                 server = self.server
-                targets = server.zygotes() if self.args.kill_target == "zygote" else server.sandbox_roots()
+                targets = (procs.zygotes(server.pid) if self.args.kill_target == "zygote"
+                           else procs.sandbox_roots(server.pid))
             if not targets:
                 self.kill_misses += 1
                 continue
@@ -167,7 +171,7 @@ class Faults:
             with self._lock:
                 old = self.server
             self.metrics_before_restart.append(scrape(old.url))
-            sandbox_pids = old.descendants()
+            sandbox_pids = procs.descendants(old.pid)
             rc = old.stop(sig, timeout=120)
             t_down = time.monotonic()
             leftovers = live_processes(sandbox_pids)
@@ -349,7 +353,7 @@ def main() -> int:
     final = faults.server
     metrics = scrape(final.url)
     health = httpx.get(f"{final.url}/health", timeout=10).json()
-    sandbox_pids = final.descendants()
+    sandbox_pids = procs.descendants(final.pid)
     rc = final.stop(signal.SIGTERM, timeout=120)
     leftovers = live_processes(sandbox_pids)
     leftovers += [p for p in stray_sandboxes(started_ticks) if p not in leftovers]

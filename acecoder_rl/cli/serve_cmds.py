@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
 from acecoder_rl.cli.engine_options import engine_config, engine_options
-from acecoder_rl.service.process import TOKEN_ENV
+from acecoder_rl.service.process import TOKEN_ENV, write_url_file
 
 
 @click.command("serve")
@@ -39,9 +40,13 @@ from acecoder_rl.service.process import TOKEN_ENV
               help="Score on a Ray reward pool (every node of the cluster) instead of this machine's CPUs.")
 @click.option("--ray-address", default=None, metavar="ADDR",
               help="Ray cluster to join with --ray [default: $RAY_ADDRESS, else the local cluster].")
+@click.option("--url-file", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="PATH",
+              help="Write the service's URL to PATH once it listens (atomically: the file appears "
+                   "whole), for a launcher that needs the port --port 0 picked.")
 def serve(host: str, port: int, token: str | None, insecure: bool, max_pending: int, max_batch: int | None,
           max_request_mb: float, retry_after: int, shutdown_timeout: float, reuse_port: bool, log_level: str,
-          access_log: bool, use_ray: bool, ray_address: str | None, **engine: object) -> None:
+          access_log: bool, use_ray: bool, ray_address: str | None, url_file: Path | None,
+          **engine: object) -> None:
     """Serve the sandboxed reward over HTTP until SIGTERM/SIGINT (then drain and exit 0).
 
     \b
@@ -80,9 +85,13 @@ def serve(host: str, port: int, token: str | None, insecure: bool, max_pending: 
         auth = "token required" if token else "no authentication"
         click.echo(f"acecoder-rl reward service listening on {url} ({reward.n_workers} workers, {auth}); "
                    f"OpenRLHF: --reward.remote_url {url}/get_reward", err=True)
+        if url_file is not None:
+            write_url_file(url_file, url)
 
     if ray_address is not None and not use_ray:
         raise click.UsageError("--ray-address needs --ray")
+    if url_file is not None and not url_file.parent.is_dir():
+        raise click.UsageError(f"--url-file {url_file}: no directory {url_file.parent} to write it in")
     factory = None
     if use_ray:
         import functools

@@ -1,16 +1,23 @@
-"""Run ``acecoder-rl serve`` as a child process (tests, benchmarks, launch scripts).
+"""Run ``acecoder-rl serve`` as a child process: the reward service a training run starts for itself
+(:mod:`acecoder_rl.train.reward_service`), and the tests' and benchmarks' servers.
 
 >>> with ServiceProcess(["--workers", "2"]) as server:          # doctest: +SKIP
 ...     server.wait_ready()
 ...     RewardServiceClient(server.url).score(...)
+
+What the launcher and its ``serve`` child hand each other: the token in the environment (:data:`TOKEN_ENV`,
+never on a command line), and the URL the child listens on through a file (``serve --url-file PATH``,
+written by :func:`write_url_file` once the socket listens), so ``--port 0`` works without reading the
+child's log, whose wording is for people.
 """
 from __future__ import annotations
 
 import os
-import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -19,19 +26,36 @@ from typing import TextIO
 
 import httpx
 
-_LISTENING = re.compile(r"listening on (http://\S+)")
 TOKEN_ENV = "ACECODER_REWARD_TOKEN"
 """The token a service requires, given to ``serve`` in its environment (never on its command line)."""
+_URL_POLL_S = 0.05
+
+
+def write_url_file(path: Path, url: str) -> None:
+    """Write ``url`` to ``path`` atomically (a reader sees no file, or the whole URL): a temporary file in the
+    same directory, renamed over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(url + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 class ServiceProcess:
-    """``python -m acecoder_rl serve --port 0 ARGS`` (or the given port); its last log lines are kept, and
+    """``python -m acecoder_rl serve --port 0 ARGS`` (or the given port), up to the moment it listens
+    (:attr:`url` is then set; :meth:`wait_ready` waits for its engine too). Its last log lines are kept, and
     with ``log_path`` every line is also appended to that file (created with its directory), under a line
     that says when and how the service was started."""
 
     def __init__(self, args: list[str] = (), *, port: int = 0, env: dict | None = None,
                  start_timeout: float = 60.0, log_path: Path | None = None) -> None:
-        argv = [sys.executable, "-m", "acecoder_rl", "serve", "--port", str(port), *args]
+        url_dir = Path(tempfile.mkdtemp(prefix="acecoder-serve-"))
+        url_file = url_dir / "url"
+        argv = [sys.executable, "-m", "acecoder_rl", "serve", "--port", str(port),
+                "--url-file", str(url_file), *args]
         self.lines: deque[str] = deque(maxlen=2000)
         self._log_file: TextIO | None = None
         if log_path is not None:
@@ -42,13 +66,21 @@ class ServiceProcess:
             self._log_file = log_path.open("a", encoding="utf-8", errors="replace", buffering=1)
             self._log_file.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} acecoder-rl serve --port {port} "
                                  f"{' '.join(args)}\n")
-        self._listening = threading.Event()
-        self.url: str | None = None
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        if not self._listening.wait(start_timeout) or self.url is None:
-            self.stop(signal.SIGKILL)
-            raise RuntimeError(f"reward service did not start listening: {self.log()[-2000:]}")
+        try:
+            self.url: str = self._wait_for_url(url_file, start_timeout)
+        finally:
+            shutil.rmtree(url_dir, ignore_errors=True)
+
+    def _wait_for_url(self, url_file: Path, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while not url_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop(signal.SIGKILL)
+                raise RuntimeError(f"reward service did not start listening: {self.log()[-2000:]}")
+            time.sleep(_URL_POLL_S)
+        return url_file.read_text(encoding="utf-8").strip()
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
@@ -57,14 +89,9 @@ class ServiceProcess:
                 self.lines.append(line.rstrip("\n"))
                 if self._log_file is not None:
                     self._log_file.write(line)
-                m = _LISTENING.search(line)
-                if m and self.url is None:
-                    self.url = m.group(1).rstrip(";,)")
-                    self._listening.set()
         finally:
             if self._log_file is not None:
                 self._log_file.close()
-            self._listening.set()
 
     @property
     def pid(self) -> int:
@@ -72,7 +99,6 @@ class ServiceProcess:
 
     @property
     def port(self) -> int:
-        assert self.url is not None
         return int(self.url.rsplit(":", 1)[1])
 
     def log(self) -> str:
@@ -94,39 +120,6 @@ class ServiceProcess:
                 last = repr(exc)
             time.sleep(0.1)
         raise RuntimeError(f"reward service not ready after {timeout} s ({last}): {self.log()[-2000:]}")
-
-    def descendants(self) -> list[int]:
-        """Pids of every live process below the server (from /proc)."""
-        children: dict[int, list[int]] = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read().decode(errors="replace")
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-        out, todo = [], [self.pid]
-        while todo:
-            for child in children.get(todo.pop(), []):
-                out.append(child)
-                todo.append(child)
-        return out
-
-    def sandbox_roots(self) -> list[int]:
-        """The server's direct children that run a sandbox worker (bubblewrap, or the zygote itself)."""
-        return [pid for pid in self.descendants() if _ppid(pid) == self.pid and "zygote.py" in _cmdline(pid)]
-
-    def zygotes(self) -> list[int]:
-        """The warm fork servers themselves: Python processes running zygote.py whose parent is not one
-        (the programs they fork share their command line)."""
-        def is_zygote(pid: int) -> bool:
-            cmd = _cmdline(pid)
-            return "zygote.py" in cmd and not cmd.startswith("bwrap")
-
-        return [pid for pid in self.descendants() if is_zygote(pid) and not is_zygote(_ppid(pid))]
 
     def send_signal(self, sig: int) -> None:
         if self.proc.poll() is None:
@@ -150,18 +143,3 @@ class ServiceProcess:
         if self.proc.poll() is None:
             self.stop()
 
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _ppid(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().decode(errors="replace").rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return -1

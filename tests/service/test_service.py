@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import procs
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -279,9 +280,10 @@ def test_sigterm_finishes_the_inflight_request_then_exits_0():
         while httpx.get(f"{proc.url}/health").json()["inflight_requests"] == 0:
             assert time.monotonic() < deadline, "request never arrived"
             time.sleep(0.05)
-        sandbox = proc.descendants()
+        sandbox = procs.descendants(proc.pid)
         assert sandbox, "no sandbox processes found under the server"
-        staged = [arg for pid in proc.sandbox_roots() for arg in _cmdline_args(pid) if "acecoder-sandbox-" in arg]
+        staged = [arg for pid in procs.sandbox_roots(proc.pid) for arg in procs.cmdline_args(pid)
+                  if "acecoder-sandbox-" in arg]
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         with pytest.raises(httpx.HTTPError):  # no longer accepting (connection refused or 503)
@@ -291,27 +293,13 @@ def test_sigterm_finishes_the_inflight_request_then_exits_0():
         assert box["result"].test_results == [1, 0] and box["result"].status.value == "ok"
         assert proc.proc.wait(30) == 0, proc.log()
         time.sleep(0.2)
-        alive = [pid for pid in sandbox if os.path.exists(f"/proc/{pid}") and not _zombie(pid)]
+        alive = [pid for pid in sandbox if not procs.is_zombie(pid)]
         assert alive == [], f"sandbox processes outlived the server: {alive}"
         assert staged and not any(os.path.exists(p) for p in staged)
         assert "Finished server process" in proc.log()
     finally:
         if proc.proc.poll() is None:
             proc.stop(signal.SIGKILL)
-
-
-def _cmdline_args(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 # ----------------------------------------------------------------------------------------- fault injection
@@ -323,7 +311,7 @@ def test_killing_sandbox_workers_loses_and_corrupts_nothing(server):
 
     def killer():
         while not stop.wait(1.0):
-            roots = server.sandbox_roots()
+            roots = procs.sandbox_roots(server.pid)
             if roots:
                 victim = roots[len(kills) % len(roots)]
                 try:
