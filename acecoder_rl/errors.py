@@ -12,3 +12,13 @@ class AcecoderError(Exception):
 
 class UsageError(AcecoderError):
     """Bad command-line usage (exit code 2, like click's own usage errors)."""
+
+
+class InvalidConfig(AcecoderError):
+    """A run-config value that cannot work; ``key`` is its dotted path (``resources.actor_gpus``), so that
+    the loader can name the file of the ``extends`` chain that set it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message

@@ -3,7 +3,7 @@
 One table, :data:`ENGINE_OPTIONS`, names the options (``reward score``, ``serve``, ``eval`` take them), and
 everything else about an option comes from the field itself: its default and its type are read from the
 dataclass, so a default changed in ``RewardConfig`` changes every command's default and ``--help`` with it.
-Code that starts ``acecoder-rl serve`` for a run (:mod:`acecoder_rl.train.reward_service`) turns
+Code that starts ``acecoder-rl serve`` for a run (:mod:`acecoder_rl.train.openrlhf.reward_service`) turns
 config keys back into the same options with :func:`engine_args`, without a copy of the table.
 
 Nothing here imports click: the table is data (the CLI builds its click options from it), so the config

@@ -1,5 +1,5 @@
 """Run ``acecoder-rl serve`` as a child process: the reward service a training run starts for itself
-(:mod:`acecoder_rl.train.reward_service`), and the tests' and benchmarks' servers.
+(:mod:`acecoder_rl.train.openrlhf.reward_service`), and the tests' and benchmarks' servers.
 
 >>> with ServiceProcess(["--workers", "2"]) as server:          # doctest: +SKIP
 ...     server.wait_ready()

@@ -19,7 +19,7 @@ def run(cfg: RunConfig, *, address: str | None = None, resume: bool = False, dry
 
 def _run_openrlhf(cfg: RunConfig, *, address: str | None, resume: bool, dry_run: bool,
                   output_dir: Path | None, echo: Callable[[str], None]) -> None:
-    from acecoder_rl.train.launch import execute, plan_run, resolve_address
+    from acecoder_rl.train.openrlhf.launch import execute, plan_run, resolve_address
 
     if output_dir is not None:
         raise UsageError("--output-dir is for backend: local; OpenRLHF runs write to checkpoints.save_path "

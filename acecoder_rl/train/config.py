@@ -2,20 +2,20 @@
 
 A run config says what to train (``model``), on what (``data``), with which reward and where it runs
 (``reward``), how (``algorithm``), on which GPUs (``resources``), what to log (``logging``), where to keep
-checkpoints (``checkpoints``) and on which cluster (``cluster``). ``backend`` picks the trainer that runs it:
-``openrlhf`` (a Ray job on GPU nodes) or ``local`` (TRL on this one machine, CPU or one GPU; see
-:mod:`acecoder_rl.train.local`). The local backend reads ``model``, ``data``, ``reward``, ``algorithm``,
-``logging``, ``checkpoints.save_steps``/``max_num`` and its own ``local`` section. It does not use the GPU
-layout (``resources``, ``cluster``, ``algorithm.micro_rollout_batch_size``) or OpenRLHF's paths
-(``checkpoints.save_path``/``output_dir``, ``logging.tensorboard_dir``, ``data.ship``, ``reward.plugin``:
-a local run keeps everything in its run directory), and it refuses what TRL cannot compute the same way
-(``ppo``, ``reinforce_pp``, a KL term placed differently, ...), naming the key.
+checkpoints (``checkpoints``) and on which cluster (``cluster``). ``backend`` picks the trainer that runs it,
+and each backend has its package beside this module:
 
-Every section rejects unknown keys. Combinations that cannot work are refused here, naming the key and
-why, before any GPU is reserved: a role layout that does not add up to the declared GPUs, an estimator
-whose per-prompt baseline is zero with one sample per prompt, PPO without a critic, batch sizes that do not
-divide, and so on. :func:`load_run_config` adds the file (the one in the ``extends`` chain that set the key)
-to every message.
+- ``openrlhf`` (:mod:`acecoder_rl.train.openrlhf`): OpenRLHF 0.11.2 as a Ray job on GPU nodes, or in the
+  foreground; its checks (GPU layout, batches, paths) are :func:`acecoder_rl.train.openrlhf.checks.check`.
+- ``local`` (:mod:`acecoder_rl.train.local`): TRL on this one machine, CPU or one GPU, with its own ``local``
+  section; :func:`acecoder_rl.train.local.mapping.plan_trl` refuses what TRL cannot compute the same way
+  (``ppo``, ``reinforce_pp``, a KL term placed differently, ...).
+
+Every section rejects unknown keys. Validation checks what holds for every backend (an estimator whose
+per-prompt baseline is zero with one sample per prompt, PPO without a critic, a reward model next to a
+test-based reward, ...) and the backend's own: the local backend's first (an algorithm TRL does not have
+makes the rest moot), OpenRLHF's last (the GPU layout and batch sizes of a run that makes sense). Every refusal is an :class:`~acecoder_rl.errors.InvalidConfig`
+naming the key; :func:`load_run_config` adds the file (the one in the ``extends`` chain that set the key).
 
 Paths in ``data``, ``reward.plugin``, ``reward.service.start.log_path``, ``checkpoints`` and ``logging`` are
 relative to the directory the command is run in (like any CLI); only ``extends`` is relative to the file.
@@ -23,18 +23,17 @@ relative to the directory the command is run in (like any CLI); only ``extends``
 """
 from __future__ import annotations
 
-import os
 import re
-import shlex
-import string
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from acecoder_rl.errors import AcecoderError
+from acecoder_rl.errors import AcecoderError, InvalidConfig
+from acecoder_rl.reward.config import RewardConfig
 from acecoder_rl.train.layered_yaml import LayeredYaml, load_layered
+from acecoder_rl.train.local.mapping import plan_trl
+from acecoder_rl.train.openrlhf import checks as openrlhf_checks
 
 Backend = Literal["openrlhf", "local"]
 Algorithm = Literal["ppo", "reinforce_pp", "reinforce_pp_baseline", "grpo", "rloo"]
@@ -45,23 +44,7 @@ Colocate = Literal["none", "actor_ref", "all"]
 # prompt the sample *is* the baseline, so every advantage is exactly 0 and the run trains nothing.
 GROUP_BASELINE_ALGORITHMS = frozenset({"reinforce_pp_baseline", "grpo", "rloo"})
 
-# Environment variables that OpenRLHF's own ``ray.init(runtime_env=...)`` sets. Ray refuses to start a
-# submitted job whose runtime env sets the same variable as the driver's ray.init (a merge conflict), so
-# these must come from the nodes' environment (launch/ scripts), never from ``resources.env_vars``.
-OPENRLHF_DRIVER_ENV = frozenset({"TOKENIZERS_PARALLELISM", "NCCL_DEBUG", "RAY_ENABLE_ZERO_COPY_TORCH_TENSORS"})
-# Set by the launcher from the ``reward`` section; a second source would silently disagree with it.
-RESERVED_ENV_PREFIX = "ACECODER_REWARD_"
-
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-class InvalidConfig(AcecoderError):
-    """A config value that cannot work; ``key`` is its dotted path (``resources.actor_gpus``)."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
-        self.message = message
 
 
 class _Section(BaseModel):
@@ -87,30 +70,6 @@ class DataSection(_Section):
     prepare: str | None = Field(
         None, description="The `acecoder-rl data prepare` options that write data.path, -o DIR included (a dry "
         "run shows the command while the file is missing).")
-
-    def prepare_command(self) -> str:
-        """The ``acecoder-rl data prepare`` command that writes ``path``: ``prepare`` when its ``-o`` is the
-        path's directory, else a template (a recipe for another file, as after ``--dataset``, is no help)."""
-        from acecoder_rl.data.prepare import JSONL_NAME, PARQUET_NAME
-
-        path = Path(self.path)
-        if path.name not in (JSONL_NAME, PARQUET_NAME):
-            return f"acecoder-rl data prepare --dataset SOURCE ... -o DIR, and make data.path DIR/{JSONL_NAME}"
-        out = self.prepare and prepare_out_dir(self.prepare)
-        if out and os.path.normpath(out) == os.path.normpath(path.parent):
-            return f"acecoder-rl data prepare {self.prepare}"
-        return f"acecoder-rl data prepare --dataset SOURCE ... -o {shlex.quote(str(path.parent))}"
-
-
-def prepare_out_dir(options: str) -> str:
-    """The ``-o``/``--out`` directory of ``acecoder-rl data prepare`` options; ValueError when there is not
-    exactly one (or the options do not split like a shell's words)."""
-    words = shlex.split(options)
-    found = [value for option, value in zip(words, words[1:] + [""]) if option in ("-o", "--out")]
-    found += [word.split("=", 1)[1] for word in words if word.startswith("--out=")]
-    if len(found) != 1 or not found[0]:
-        raise ValueError("name the output directory once, with -o DIR")
-    return found[0]
 
 
 class ServiceStart(_Section):
@@ -227,15 +186,6 @@ class ClusterSection(_Section):
     address: str | None = Field(None, description="Ray dashboard address (http://HEAD:8265).")
 
 
-@dataclass(frozen=True)
-class RolePlacement:
-    """A role's share of the cluster, in OpenRLHF's terms (``--ROLE.num_nodes``, ``--ROLE.num_gpus_per_node``)."""
-
-    gpus: int
-    nodes: int
-    gpus_per_node: int
-
-
 class RunConfig(_Section):
     name: str = Field(description="Run name: W&B run, checkpoint directories, Ray job id prefix.")
     backend: Backend = "openrlhf"
@@ -267,36 +217,6 @@ class RunConfig(_Section):
     def uses_reward_model(self) -> bool:
         return self.reward.where == "reward_model"
 
-    def vllm_engines(self) -> int:
-        r = self.resources
-        if r.vllm_engines is not None:
-            return r.vllm_engines
-        return self.role_gpus()["actor"] // r.vllm_tensor_parallel_size
-
-    def role_gpus(self) -> dict[str, int]:
-        """GPUs of every role this run has (actor, ref, critic, reward_model), defaults filled in."""
-        r = self.resources
-        actor = r.actor_gpus if r.actor_gpus is not None else r.nodes * r.gpus_per_node
-        roles = {"actor": actor}
-        if self.uses_ref:
-            roles["ref"] = r.ref_gpus if r.ref_gpus is not None else actor
-        if self.uses_critic:
-            roles["critic"] = r.critic_gpus if r.critic_gpus is not None else actor
-        if self.uses_reward_model:
-            roles["reward_model"] = r.reward_model_gpus if r.reward_model_gpus is not None else actor
-        return roles
-
-    def placement(self) -> dict[str, RolePlacement]:
-        """Each role as whole nodes or part of one node (validated: every role fits)."""
-        per_node = self.resources.gpus_per_node
-        out = {}
-        for role, gpus in self.role_gpus().items():
-            if gpus <= per_node:
-                out[role] = RolePlacement(gpus, 1, gpus)
-            else:
-                out[role] = RolePlacement(gpus, gpus // per_node, per_node)
-        return out
-
     # --- validation -------------------------------------------------------------------------------------
 
     @model_validator(mode="after")
@@ -304,19 +224,15 @@ class RunConfig(_Section):
         if not _NAME.match(self.name):
             raise InvalidConfig("name", f"{self.name!r} must be letters, digits, '.', '_' or '-' (it names "
                                         "directories and the Ray job)")
-        if self.backend == "local":
-            from acecoder_rl.train.local.mapping import plan_trl
-
-            plan_trl(self)  # first: an algorithm TRL cannot run makes the other checks moot
-        elif "local" in self.model_fields_set:
+        if self.backend != "local" and "local" in self.model_fields_set:
             raise InvalidConfig("local", "only used with backend: local")
+        if self.backend == "local":
+            plan_trl(self)  # first: an algorithm or a reward that TRL cannot run makes the shared checks moot
         self._check_model_and_reward()
         self._check_algorithm()
+        self._check_checkpoints()
         if self.backend == "openrlhf":
-            self._check_resources()
-            self._check_batches()
-            self._check_openrlhf_paths()
-        self._check_paths()
+            openrlhf_checks.check(self)  # OpenRLHF runs every algorithm: its layout and sizes come last
         return self
 
     def _check_model_and_reward(self) -> None:
@@ -337,8 +253,6 @@ class RunConfig(_Section):
             if rw.engine:
                 raise InvalidConfig("reward.engine", "a learned reward model runs no tests: remove reward.engine")
         else:
-            from acecoder_rl.reward.config import RewardConfig
-
             try:
                 RewardConfig.from_dict(rw.engine)
             except (TypeError, ValueError) as exc:
@@ -348,27 +262,12 @@ class RunConfig(_Section):
             if svc is None or bool(svc.urls) == (svc.start is not None):
                 raise InvalidConfig("reward.service", "reward.where is service: give either service.urls "
                                                       "(running services) or service.start (start one)")
-            if svc.start is not None:
-                self._check_serve_flags()
-            elif rw.engine:
+            if svc.urls and rw.engine:
                 raise InvalidConfig("reward.engine", "running services (service.urls) score with their own "
                                                      "settings (acecoder-rl serve options): remove reward.engine, "
                                                      "or let the run start its service (service.start)")
         elif rw.service is not None:
             raise InvalidConfig("reward.service", f"only used with reward.where: service (it is {rw.where})")
-
-    def _check_serve_flags(self) -> None:
-        from acecoder_rl.train.reward_service import SERVE_FLAGS
-
-        given = {key for key, value in self.reward.engine.items() if value is not None}  # null: not set
-        if "workers" in given:
-            raise InvalidConfig("reward.engine.workers", "a started service's workers are "
-                                                         "reward.service.start.workers: move it there")
-        unsupported = sorted(given - set(SERVE_FLAGS))
-        if unsupported:
-            raise InvalidConfig(f"reward.engine.{unsupported[0]}",
-                                "`acecoder-rl serve` has no option for it, so a started service cannot apply "
-                                f"it (supported: {', '.join(sorted(SERVE_FLAGS))})")
 
     def _check_algorithm(self) -> None:
         a = self.algorithm
@@ -391,147 +290,11 @@ class RunConfig(_Section):
                 raise InvalidConfig("algorithm.dynamic_filtering",
                                     "needs 0-1 scores from a remote reward (OpenRLHF): not with reward_model")
 
-    def _check_resources(self) -> None:
-        r = self.resources
-        total = r.nodes * r.gpus_per_node
-        given = {"actor": r.actor_gpus, "ref": r.ref_gpus, "critic": r.critic_gpus,
-                 "reward_model": r.reward_model_gpus}
-        roles = self.role_gpus()
-        for role, value in given.items():
-            if role not in roles and value is not None:
-                why = {"ref": "kl_coef is 0 (no reference model)", "critic": "only ppo has a critic",
-                       "reward_model": "reward.where is not reward_model"}[role]
-                raise InvalidConfig(f"resources.{role}_gpus", f"this run has no {role} role ({why}): remove it")
-        if r.colocate != "all":
-            missing = [role for role in ("actor", "critic", "reward_model") if role in roles and given[role] is None]
-            if r.colocate == "none" and "ref" in roles and given["ref"] is None:
-                missing.append("ref")
-            if missing:
-                raise InvalidConfig(f"resources.{missing[0]}_gpus",
-                                    f"required with colocate: {r.colocate} (only colocate: all shares every GPU)")
-            if r.vllm_engines is None:
-                raise InvalidConfig("resources.vllm_engines", f"required with colocate: {r.colocate}")
-        tp = r.vllm_tensor_parallel_size
-        if tp > r.gpus_per_node:
-            raise InvalidConfig("resources.vllm_tensor_parallel_size",
-                                f"{tp} > gpus_per_node={r.gpus_per_node}: one vLLM engine must fit on one node")
-        for role, gpus in roles.items():
-            if gpus > r.gpus_per_node and (gpus % r.gpus_per_node or gpus // r.gpus_per_node > r.nodes):
-                raise InvalidConfig(f"resources.{role}_gpus",
-                                    f"{gpus} GPUs cannot be placed on {r.nodes} node(s) of {r.gpus_per_node}: use "
-                                    f"at most {r.gpus_per_node}, or a multiple of it up to {total}")
-        vllm = self.vllm_engines() * tp
-        if r.colocate == "all" and r.vllm_engines is None and roles["actor"] % tp:
-            raise InvalidConfig("resources.vllm_tensor_parallel_size",
-                                f"actor_gpus={roles['actor']} is not a multiple of {tp}: set resources.vllm_engines")
-        if r.colocate_critic_reward:
-            if "critic" not in roles or "reward_model" not in roles:
-                raise InvalidConfig("resources.colocate_critic_reward",
-                                    "needs both a critic (ppo) and a reward model (reward.where: reward_model)")
-            if roles["critic"] != roles["reward_model"]:
-                raise InvalidConfig("resources.reward_model_gpus",
-                                    f"colocated with the critic, so it must equal critic_gpus={roles['critic']}")
-        if r.colocate == "all":
-            for role, gpus in roles.items():
-                if gpus != total:
-                    raise InvalidConfig(f"resources.{role}_gpus",
-                                        f"colocate: all shares all {total} GPUs ({r.nodes} x {r.gpus_per_node}) "
-                                        f"between every role, so it must be {total}, not {gpus}")
-            if vllm != total:
-                raise InvalidConfig("resources.vllm_engines",
-                                    f"with colocate: all, vLLM must span the actor's {total} GPUs: "
-                                    f"{self.vllm_engines()} engines x TP {tp} = {vllm}")
-            used = total
-        else:
-            if r.sleep:
-                raise InvalidConfig("resources.sleep", "vLLM/DeepSpeed sleep only helps GPUs that are shared by "
-                                                       "both: it needs colocate: all")
-            parts = {"actor": roles["actor"], "vLLM": vllm}
-            if r.colocate == "actor_ref":
-                if "ref" in roles and roles["ref"] != roles["actor"]:
-                    raise InvalidConfig("resources.ref_gpus",
-                                        f"colocate: actor_ref puts the reference on the actor's GPUs, so it must "
-                                        f"equal actor_gpus={roles['actor']}, not {roles['ref']}")
-            elif "ref" in roles:
-                parts["ref"] = roles["ref"]
-            if "critic" in roles:
-                parts["critic"] = roles["critic"]
-            if "reward_model" in roles and not r.colocate_critic_reward:
-                parts["reward_model"] = roles["reward_model"]
-            used = sum(parts.values())
-            if used != total:
-                detail = " + ".join(f"{k} {v}" for k, v in parts.items())
-                raise InvalidConfig("resources",
-                                    f"the roles use {used} GPUs ({detail}) but {r.nodes} node(s) x "
-                                    f"{r.gpus_per_node} = {total} are declared: make them add up, or use "
-                                    "colocate: all to share every GPU")
-        if r.packing_samples and self.vllm_engines() == 0:
-            raise InvalidConfig("resources.packing_samples", "OpenRLHF packs samples only with vLLM rollouts: "
-                                                             "set vllm_engines > 0 or packing_samples: false")
-        for key in r.env_vars:
-            if key in OPENRLHF_DRIVER_ENV:
-                raise InvalidConfig(f"resources.env_vars.{key}",
-                                    "OpenRLHF's ray.init sets it too and Ray then refuses the job (runtime env "
-                                    "conflict): export it where the Ray nodes start (launch/ scripts) instead")
-            if key.startswith(RESERVED_ENV_PREFIX) or key == "WANDB_API_KEY":
-                raise InvalidConfig(f"resources.env_vars.{key}",
-                                    "set by the launcher from the reward/logging sections and the environment")
-
-    def _check_batches(self) -> None:
-        a, roles = self.algorithm, self.role_gpus()
-        # Each optimizer step splits train_batch_size samples over the data-parallel ranks (one per GPU of
-        # the role), each doing whole micro batches; anything else leaves ranks with ragged batches.
-        for role in ("actor", "critic"):
-            if role not in roles:
-                continue
-            unit = a.micro_train_batch_size * roles[role]
-            if a.train_batch_size % unit:
-                raise InvalidConfig("algorithm.train_batch_size",
-                                    f"{a.train_batch_size} is not a multiple of micro_train_batch_size x "
-                                    f"{role} GPUs = {a.micro_train_batch_size} x {roles[role]} = {unit}")
-        samples = a.rollout_batch_size * a.samples_per_prompt
-        if samples % a.train_batch_size:
-            raise InvalidConfig("algorithm.train_batch_size",
-                                f"a rollout makes rollout_batch_size x samples_per_prompt = {samples} samples, "
-                                f"not a whole number of training batches of {a.train_batch_size}")
-        if samples // a.micro_rollout_batch_size < roles["actor"]:
-            raise InvalidConfig("algorithm.micro_rollout_batch_size",
-                                f"a rollout's {samples} samples in micro batches of {a.micro_rollout_batch_size} "
-                                f"leave some of the {roles['actor']} actor GPUs without work")
-
-    def _check_paths(self) -> None:
+    def _check_checkpoints(self) -> None:
         steps = self.checkpoints.save_steps
         if steps == 0 or steps < -1:
             raise InvalidConfig("checkpoints.save_steps", f"{steps}: use -1 (final model only) or a positive "
                                                           "number of steps")
-        templated = {"checkpoints.save_path": self.checkpoints.save_path,
-                     "checkpoints.output_dir": self.checkpoints.output_dir,
-                     "logging.tensorboard_dir": self.logging.tensorboard_dir}
-        start = self.reward.service.start if self.reward.service is not None else None
-        if start is not None:
-            templated["reward.service.start.log_path"] = start.log_path
-        for key, value in templated.items():
-            if value is None:
-                continue
-            fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
-            if fields - {"name"}:
-                raise InvalidConfig(key, f"{value!r}: only {{name}} can be substituted, not "
-                                         f"{{{min(fields - {'name'})}}}")
-
-        if self.data.prepare is not None:
-            try:
-                prepare_out_dir(self.data.prepare)
-            except ValueError as exc:
-                raise InvalidConfig("data.prepare", f"{self.data.prepare!r}: {exc}") from None
-
-    def _check_openrlhf_paths(self) -> None:
-        path = self.data.path
-        if "," in path or "@" in path:
-            raise InvalidConfig("data.path", f"{path!r}: OpenRLHF splits dataset names at ',' and '@'; "
-                                             "rename the file")
-        if self.data.ship and Path(path).suffix.lower() not in (".jsonl", ".json", ".parquet"):
-            raise InvalidConfig("data.path", f"{path!r}: a shipped data file must be .jsonl, .json or .parquet "
-                                             "(`acecoder-rl data prepare` writes train.jsonl)")
 
 
 # --- loading ---------------------------------------------------------------------------------------------

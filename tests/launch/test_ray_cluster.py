@@ -28,8 +28,8 @@ import yaml
 
 from acecoder_rl.cli.app import main
 from acecoder_rl.train.config import load_run_config
-from acecoder_rl.train.launch import plan_run
-from acecoder_rl.train.openrlhf_cmd import TRAINER_MODULE_ENV
+from acecoder_rl.train.openrlhf.launch import plan_run
+from acecoder_rl.train.openrlhf.command import TRAINER_MODULE_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH = REPO / "launch"

@@ -52,8 +52,8 @@ def case_id(path: Path) -> str:
 
 def plan_case(path: Path) -> list[PlannedRun]:
     from acecoder_rl.train.config import load_run_config
-    from acecoder_rl.train.launch import plan_run
-    from acecoder_rl.train.openrlhf_cmd import TRAINER_MODULE_ENV
+    from acecoder_rl.train.openrlhf.launch import plan_run
+    from acecoder_rl.train.openrlhf.command import TRAINER_MODULE_ENV
     from acecoder_rl.train.sweep import expand_grid
 
     if path.parent.name in GRID_DIRS:

@@ -9,6 +9,7 @@ import yaml
 
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.train.config import RunConfig, load_run_config
+from acecoder_rl.train.openrlhf.layout import placement, role_gpus, vllm_engines
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,8 +53,8 @@ def test_valid_config_defaults():
     cfg = RunConfig.model_validate(VALID)
     assert cfg.backend == "openrlhf"
     assert cfg.data.input_key == "context_messages" and cfg.data.label_key == "test_cases"
-    assert cfg.role_gpus() == {"actor": 8, "ref": 8}
-    assert cfg.vllm_engines() == 8
+    assert role_gpus(cfg) == {"actor": 8, "ref": 8}
+    assert vllm_engines(cfg) == 8
 
 
 def test_paper_config_numbers():
@@ -99,7 +100,7 @@ def test_extends_deep_merges_relative_to_the_file(tmp_path):
     assert cfg.name == "child" and cfg.resources.zero_stage == 2
     assert cfg.resources.env_vars == {"A": "1", "B": "2"}  # mappings merge key by key
     assert cfg.algorithm.kl_coef == 0.0 and cfg.algorithm.samples_per_prompt == 8
-    assert "ref" not in cfg.role_gpus()
+    assert "ref" not in role_gpus(cfg)
 
 
 def test_lists_and_null_replace(tmp_path):
@@ -193,12 +194,12 @@ def test_resource_layouts_that_cannot_work(tmp_path, resources, key, fragment):
 def test_layouts_that_add_up(tmp_path):
     two_nodes = {"nodes": 2, "colocate": "actor_ref", "actor_gpus": 8, "vllm_engines": 8}
     cfg = RunConfig.model_validate(with_changes(resources=two_nodes))
-    assert {role: (p.nodes, p.gpus_per_node) for role, p in cfg.placement().items()} == {
+    assert {role: (p.nodes, p.gpus_per_node) for role, p in placement(cfg).items()} == {
         "actor": (1, 8), "ref": (1, 8)}
     ppo = with_changes(model={"pretrain": "m", "critic": "m"}, algorithm={"name": "ppo", "micro_train_batch_size": 4},
                        resources={"nodes": 2, "colocate": "none", "actor_gpus": 8, "ref_gpus": 2,
                                   "critic_gpus": 2, "vllm_engines": 4})
-    assert RunConfig.model_validate(ppo).role_gpus() == {"actor": 8, "ref": 2, "critic": 2}
+    assert role_gpus(RunConfig.model_validate(ppo)) == {"actor": 8, "ref": 2, "critic": 2}
 
 
 @pytest.mark.parametrize("algorithm, fragment", [
@@ -253,6 +254,6 @@ def test_reward_model_run(tmp_path):
     data = with_changes(model={"pretrain": "m", "reward_model": "TIGER-Lab/AceCodeRM-7B", "value_head_prefix": "summary"},
                         reward={"where": "reward_model"})
     cfg = RunConfig.model_validate(data)
-    assert cfg.role_gpus() == {"actor": 8, "ref": 8, "reward_model": 8}
+    assert role_gpus(cfg) == {"actor": 8, "ref": 8, "reward_model": 8}
     assert "reward.engine: a learned reward model runs no tests" in load_error(
         tmp_path, {**data, "reward": {"where": "reward_model", "engine": {"mode": "binary"}}})

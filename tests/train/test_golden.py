@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from acecoder_rl.train.openrlhf_cmd import format_command
+from acecoder_rl.train.openrlhf.command import format_command
 
 UPDATE = os.environ.get("ACECODER_UPDATE_GOLDEN") == "1"
 REGENERATE = "ACECODER_UPDATE_GOLDEN=1 python3 -m pytest -q tests/train/test_golden.py"

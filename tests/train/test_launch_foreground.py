@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from acecoder_rl.cli.app import main
-from acecoder_rl.train import reward_service
+from acecoder_rl.train.openrlhf import reward_service
 from acecoder_rl.train.config import RunConfig, load_run_config
-from acecoder_rl.train.launch import default_plugin, plan_run, resolve_address
-from acecoder_rl.train.openrlhf_cmd import TRAINER_MODULE_ENV
+from acecoder_rl.train.openrlhf.launch import default_plugin, plan_run, resolve_address
+from acecoder_rl.train.openrlhf.command import TRAINER_MODULE_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_TRAINER = REPO / "tests" / "launch" / "fake_openrlhf_trainer.py"
@@ -317,7 +317,7 @@ def test_a_service_whose_health_fails_is_declared_dead_after_unhealthy_after_s(m
     """A live process that stops answering /health 200 (stalled, wedged) counts as dead too, but only
     after ``unhealthy_after_s`` of failures in a row."""
     from acecoder_rl.train.config import ServiceStart
-    from acecoder_rl.train.reward_service import StartedService
+    from acecoder_rl.train.openrlhf.reward_service import StartedService
 
     monkeypatch.setattr(reward_service, "HEALTH_POLL_S", 0.05)
     service = StartedService(ServiceStart(unhealthy_after_s=0.5), {}, "http://unused")
@@ -331,7 +331,7 @@ def test_a_service_whose_health_fails_is_declared_dead_after_unhealthy_after_s(m
 
 def test_serve_args_carry_the_engine_settings():
     from acecoder_rl.train.config import ServiceStart
-    from acecoder_rl.train.reward_service import advertised_url, serve_args
+    from acecoder_rl.train.openrlhf.reward_service import advertised_url, serve_args
 
     start = ServiceStart(host="0.0.0.0", port=5001, workers=8)
     engine = {"mode": "binary", "all_pass_bonus": 0.5, "salvage_code": False, "timeout_per_test": 2.0}

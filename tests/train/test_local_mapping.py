@@ -5,7 +5,8 @@ import copy
 
 import pytest
 
-from acecoder_rl.train.config import InvalidConfig, RunConfig
+from acecoder_rl.errors import InvalidConfig
+from acecoder_rl.train.config import RunConfig
 from acecoder_rl.train.local.mapping import plan_trl
 
 # A valid local run; each test changes one thing.

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from acecoder_rl.train.config import load_run_config
-from acecoder_rl.train.launch import plan_run
+from acecoder_rl.train.openrlhf.launch import plan_run
 
 HERE = Path(__file__).resolve().parent
 CHECKER = HERE / "openrlhf_parser_check.py"

@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from acecoder_rl.train.config import InvalidConfig
+from acecoder_rl.errors import InvalidConfig
 
 if TYPE_CHECKING:
     from acecoder_rl.train.config import RunConfig

@@ -40,7 +40,7 @@ import acecoder_rl
 from acecoder_rl.errors import AcecoderError
 from acecoder_rl.service.process import TOKEN_ENV
 from acecoder_rl.train.config import RunConfig
-from acecoder_rl.train.openrlhf_cmd import (
+from acecoder_rl.train.openrlhf.command import (
     SHIPPED_DATA_DIR,
     SHIPPED_PLUGIN,
     TrainerFiles,
@@ -48,7 +48,13 @@ from acecoder_rl.train.openrlhf_cmd import (
     reward_env,
     trainer_argv,
 )
-from acecoder_rl.train.reward_service import StartedService, advertised_url, needs_run_token, serve_args
+from acecoder_rl.train.openrlhf.prepare import prepare_command
+from acecoder_rl.train.openrlhf.reward_service import (
+    StartedService,
+    advertised_url,
+    needs_run_token,
+    serve_args,
+)
 
 if TYPE_CHECKING:
     from ray.job_submission import JobStatus, JobSubmissionClient
@@ -114,7 +120,7 @@ class RunPlan:
         data = self.local_files.get("data.path")
         if data is not None and not data.is_file():
             lines.append(f"# data.path {data} does not exist yet; write it with: "
-                         f"{self.cfg.data.prepare_command()}")
+                         f"{prepare_command(self.cfg.data)}")
         start = self.cfg.reward.service.start if self.cfg.reward.where == "service" else None
         if start is not None:
             args = serve_args(start, self.cfg.reward.engine)
@@ -197,7 +203,7 @@ def _check_inputs(plan: RunPlan) -> None:
                             "written into the command)")
     for key, path in plan.local_files.items():
         if not path.is_file():
-            hint = f" (write it with: {plan.cfg.data.prepare_command()})" if key == "data.path" else ""
+            hint = f" (write it with: {prepare_command(plan.cfg.data)})" if key == "data.path" else ""
             raise AcecoderError(f"{key}: {path} not found{hint}")
     # OpenRLHF resumes from <ckpt.path>/_actor when it exists and silently starts over when it does not.
     if plan.resume_from is not None and not (plan.resume_from / "_actor").is_dir():

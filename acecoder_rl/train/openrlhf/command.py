@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acecoder_rl.train.config import RunConfig
+from acecoder_rl.train.openrlhf.layout import placement, vllm_engines
 
 TRAINER_MODULE = "openrlhf.cli.train_ppo_ray"
 # Tests only: run this module instead of OpenRLHF's trainer (a stand-in that records what it was given).
@@ -33,7 +34,7 @@ ESTIMATORS = {
 # finds no key of its own. The launcher ships WANDB_API_KEY in the job's environment (where wandb finds it),
 # so the flag is only the on-switch and the secret never appears in the command line that OpenRLHF prints.
 WANDB_KEY_SWITCH = "env:WANDB_API_KEY"
-# Names inside the job's working directory (see acecoder_rl.train.launch).
+# Names inside the job's working directory (see acecoder_rl.train.openrlhf.launch).
 SHIPPED_PLUGIN = "openrlhf_reward.py"
 SHIPPED_DATA_DIR = "data"
 
@@ -91,15 +92,15 @@ def openrlhf_args(cfg: RunConfig, files: TrainerFiles, *, resume: bool = False) 
             out.append(f"--{name}")
 
     # Roles and their GPUs (validated in RunConfig: they add up to the declared nodes).
-    placement = cfg.placement()
+    roles = placement(cfg)
     for role, prefix in (("actor", "actor"), ("ref", "ref"), ("critic", "critic"), ("reward_model", "reward")):
-        if role in placement:
-            flag(f"{prefix}.num_nodes", placement[role].nodes)
-            flag(f"{prefix}.num_gpus_per_node", placement[role].gpus_per_node)
+        if role in roles:
+            flag(f"{prefix}.num_nodes", roles[role].nodes)
+            flag(f"{prefix}.num_gpus_per_node", roles[role].gpus_per_node)
     switch("train.colocate_all", r.colocate == "all")
     switch("train.colocate_actor_ref", r.colocate == "actor_ref" and cfg.uses_ref)  # kl 0: no reference
     switch("train.colocate_critic_reward", r.colocate_critic_reward)
-    flag("vllm.num_engines", cfg.vllm_engines())
+    flag("vllm.num_engines", vllm_engines(cfg))
     flag("vllm.tensor_parallel_size", r.vllm_tensor_parallel_size)
     flag("vllm.gpu_memory_utilization", r.vllm_gpu_memory_utilization)
     switch("vllm.enforce_eager", r.vllm_enforce_eager)

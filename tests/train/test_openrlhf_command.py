@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from acecoder_rl.train.config import RunConfig
-from acecoder_rl.train.openrlhf_cmd import (
+from acecoder_rl.train.openrlhf.command import (
     TRAINER_MODULE,
     TRAINER_MODULE_ENV,
     TrainerFiles,

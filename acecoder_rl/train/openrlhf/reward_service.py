@@ -3,7 +3,7 @@
 The service is ``acecoder-rl serve`` in a child process of the launcher (the machine that submits the job,
 usually the Ray head). Its reward settings come from the run's ``reward.engine`` through ``serve``'s own
 options, so the service scores exactly as the config says; a setting ``serve`` has no option for is refused
-when the config is loaded (:data:`SERVE_FLAGS`), never dropped silently.
+when the config is loaded (:data:`acecoder_rl.train.openrlhf.checks.SERVE_FLAGS`), never dropped silently.
 
 A service that listens beyond loopback needs a token (``serve`` refuses it without one): the launching
 shell's ``$ACECODER_REWARD_TOKEN``, else one made for the run (:func:`needs_run_token`).
@@ -23,16 +23,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+import httpx
+
 from acecoder_rl.errors import AcecoderError
-from acecoder_rl.service.process import TOKEN_ENV
-from acecoder_rl.reward.options import ENGINE_OPTIONS, engine_args
-from acecoder_rl.train.config import ServiceStart
+from acecoder_rl.reward.options import engine_args
+from acecoder_rl.service.process import TOKEN_ENV, ServiceProcess
 
 if TYPE_CHECKING:
-    from acecoder_rl.service.process import ServiceProcess
+    from acecoder_rl.train.config import ServiceStart
 
-# reward.engine keys `acecoder-rl serve` has an option for (its workers come from reward.service.start).
-SERVE_FLAGS = frozenset(o.field for o in ENGINE_OPTIONS) - {"workers"}
 _WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 HEALTH_POLL_S = 5.0
 """How often a started service's /health is asked while its run lasts."""
@@ -88,8 +87,6 @@ class StartedService:
         self._stop_watching = threading.Event()
 
     def __enter__(self) -> StartedService:
-        from acecoder_rl.service.process import ServiceProcess
-
         try:
             self._process = ServiceProcess(self.args, port=self.start.port,
                                            env={TOKEN_ENV: self.token} if self.token else None,
@@ -148,8 +145,6 @@ class StartedService:
 
 def _health_problem(url: str | None) -> str | None:
     """None when ``url``'s /health answers 200, else what it answered."""
-    import httpx  # here: the config checks import this module, and need no HTTP client
-
     try:
         response = httpx.get(f"{url}/health", timeout=HEALTH_TIMEOUT_S)
     except httpx.HTTPError as exc:
