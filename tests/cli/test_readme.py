@@ -1,5 +1,6 @@
 """What the README tells a new user to type is what the code does: the set-up line, the defaults a synopsis
-shows, and the completions-file example (run for real, then read by `acecoder-rl eval`)."""
+shows, the completions-file example (run for real, then read by `acecoder-rl eval`), and the layout table
+(every path in it exists, every package has a row)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,25 @@ def test_completions_file_example_feeds_eval(tmp_path, monkeypatch, capsys):
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _layout_rows() -> list[tuple[list[str], str]]:
+    section = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].startswith("`"):
+            rows.append((re.findall(r"`([^`]+)`", cells[0]), cells[1]))
+    return rows
+
+
+def test_layout_table_matches_the_tree():
+    rows = _layout_rows()
+    listed = {path.rstrip("/") for paths, _ in rows for path in paths}
+    assert sorted(path for path in listed if not (REPO / path).exists()) == []
+    packages = {str(init.parent.relative_to(REPO)) for init in (REPO / "acecoder_rl").rglob("*/__init__.py")}
+    assert packages - listed == set(), "packages without a row in the README's layout table"
+    for paths, what in rows:  # a module a row names is in that row's directory
+        for directory in (REPO / path for path in paths if (REPO / path).is_dir()):
+            named = re.findall(r"`([a-z_]+\.py)`", what)
+            assert all((directory / name).is_file() for name in named), (directory, named)
