@@ -11,11 +11,15 @@ and each backend has its package beside this module:
   section; :func:`acecoder_rl.train.local.mapping.plan_trl` refuses what TRL cannot compute the same way
   (``ppo``, ``reinforce_pp``, a KL term placed differently, ...).
 
-Every section rejects unknown keys. Validation checks what holds for every backend (an estimator whose
-per-prompt baseline is zero with one sample per prompt, PPO without a critic, a reward model next to a
-test-based reward, ...) and the backend's own: the local backend's first (an algorithm TRL does not have
-makes the rest moot), OpenRLHF's last (the GPU layout and batch sizes of a run that makes sense). Every refusal is an :class:`~acecoder_rl.errors.InvalidConfig`
-naming the key; :func:`load_run_config` adds the file (the one in the ``extends`` chain that set the key).
+Every section rejects unknown keys, and a backend rejects the keys only the other one reads (marked
+:data:`OPENRLHF_ONLY` or :data:`LOCAL_ONLY` in the schema: ``resources``, ``cluster``, ``reward.plugin``,
+``logging.tensorboard_dir``, ``checkpoints.save_path``, ... for OpenRLHF; ``local`` for the local backend)
+instead of ignoring them. Validation checks what holds for every backend (an estimator whose per-prompt
+baseline is zero with one sample per prompt, PPO without a critic, a reward model next to a test-based reward,
+...) and the backend's own: the local backend's first (an algorithm TRL does not have makes the rest moot),
+OpenRLHF's last (the GPU layout and batch sizes of a run that makes sense). Every refusal is an
+:class:`~acecoder_rl.errors.InvalidConfig` naming the key; :func:`load_run_config` adds the file (the one in
+the ``extends`` chain that set the key).
 
 Paths in ``data``, ``reward.plugin``, ``reward.service.start.log_path``, ``checkpoints`` and ``logging`` are
 relative to the directory the command is run in (like any CLI); only ``extends`` is relative to the file.
@@ -24,6 +28,7 @@ relative to the directory the command is run in (like any CLI); only ``extends``
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +51,11 @@ GROUP_BASELINE_ALGORITHMS = frozenset({"reinforce_pp_baseline", "grpo", "rloo"})
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
+# A key only one backend reads carries the backends that read it (``Field(json_schema_extra=...)``); the
+# other backend refuses it when a config sets it (:func:`_keys_for_other_backends`), rather than ignore it.
+OPENRLHF_ONLY: dict[str, Any] = {"backends": ["openrlhf"]}
+LOCAL_ONLY: dict[str, Any] = {"backends": ["local"]}
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -55,12 +65,14 @@ class ModelSection(_Section):
     pretrain: str = Field(min_length=1, description="Policy (actor) initial weights: Hub name or path.")
     critic: str | None = Field(None, description="PPO only: critic initial weights (usually the policy's).")
     reward_model: str | None = Field(None, description="A learned reward model (reward.where: reward_model).")
-    value_head_prefix: str = Field("score", description="Value-head name of the critic / reward model.")
+    value_head_prefix: str = Field("score", description="Value-head name of the critic / reward model.",
+                                   json_schema_extra=OPENRLHF_ONLY)
 
 
 class DataSection(_Section):
     path: str = Field(min_length=1, description="The prepared training file (`acecoder-rl data prepare`).")
-    ship: bool = Field(True, description="Upload the file with the job; false: path is on shared storage.")
+    ship: bool = Field(True, description="Upload the file with the job; false: path is on shared storage.",
+                       json_schema_extra=OPENRLHF_ONLY)
     input_key: str = "context_messages"
     label_key: str = "test_cases"
     apply_chat_template: bool = True
@@ -69,7 +81,7 @@ class DataSection(_Section):
     max_samples: int | None = Field(None, gt=0, description="Use only the first N rows.")
     prepare: str | None = Field(
         None, description="The `acecoder-rl data prepare` options that write data.path, -o DIR included (a dry "
-        "run shows the command while the file is missing).")
+        "run shows the command while the file is missing).", json_schema_extra=OPENRLHF_ONLY)
 
 
 class ServiceStart(_Section):
@@ -94,7 +106,9 @@ class RewardSection(_Section):
     where: RewardWhere = Field(
         "plugin", description="plugin: a reward engine inside each vLLM actor; service: HTTP reward "
         "service(s); ray_pool: reward actors on every Ray node; reward_model: a learned RM (no tests run).")
-    plugin: str | None = Field(None, description="The OpenRLHF reward plug-in [default: reward_fns/openrlhf_reward.py].")
+    plugin: str | None = Field(
+        None, description="The OpenRLHF reward plug-in [default: reward_fns/openrlhf_reward.py].",
+        json_schema_extra=OPENRLHF_ONLY)
     engine: dict[str, Any] = Field(
         default_factory=dict, description="acecoder_rl.reward.RewardConfig fields (mode, all_pass_bonus, ...).")
     service: ServiceSection | None = None
@@ -104,22 +118,23 @@ class AlgorithmSection(_Section):
     name: Algorithm = "reinforce_pp"
     samples_per_prompt: int = Field(8, ge=1)
     rollout_batch_size: int = Field(256, ge=1, description="Prompts per rollout.")
-    micro_rollout_batch_size: int = Field(8, ge=1, description="Per GPU, when computing log-probs/values.")
+    micro_rollout_batch_size: int = Field(8, ge=1, description="Per GPU, when computing log-probs/values.",
+                                          json_schema_extra=OPENRLHF_ONLY)
     train_batch_size: int = Field(128, ge=1, description="Samples per optimizer step (global).")
     micro_train_batch_size: int = Field(8, ge=1, description="Samples per GPU per forward/backward.")
     episodes: int = Field(1, ge=1, description="Passes over the prompt set.")
     max_epochs: int = Field(1, ge=1, description="Optimizer passes over each rollout.")
     actor_lr: float = Field(5e-7, gt=0)
-    critic_lr: float = Field(9e-6, gt=0, description="PPO only.")
+    critic_lr: float = Field(9e-6, gt=0, description="PPO only.", json_schema_extra=OPENRLHF_ONLY)
     lr_warmup_ratio: float = Field(0.03, ge=0, le=1)
     kl_coef: float = Field(0.01, ge=0, description="0 drops the reference model.")
     kl_estimator: Literal["k1", "k2", "k3"] = "k1"
     kl_as_loss: bool = Field(False, description="KL as a loss term (GRPO) instead of a reward penalty.")
     eps_clip: float = Field(0.2, gt=0)
     eps_clip_high: float | None = Field(None, gt=0, description="Asymmetric clip (eps_clip, eps_clip_high).")
-    value_clip: float = Field(0.5, gt=0, description="PPO only.")
-    gamma: float = Field(1.0, gt=0, le=1, description="PPO only (GAE).")
-    lambd: float = Field(1.0, ge=0, le=1, description="PPO only (GAE).")
+    value_clip: float = Field(0.5, gt=0, description="PPO only.", json_schema_extra=OPENRLHF_ONLY)
+    gamma: float = Field(1.0, gt=0, le=1, description="PPO only (GAE).", json_schema_extra=OPENRLHF_ONLY)
+    lambd: float = Field(1.0, ge=0, le=1, description="PPO only (GAE).", json_schema_extra=OPENRLHF_ONLY)
     normalize_reward: bool = False
     dynamic_filtering: tuple[float, float] | None = Field(
         None, description="Keep only prompts whose mean score lies in (low, high), e.g. [0.0, 1.0].")
@@ -163,17 +178,23 @@ class WandbSection(_Section):
 
 class LoggingSection(_Section):
     wandb: WandbSection | None = Field(None, description="Log to W&B (needs WANDB_API_KEY when launching).")
-    tensorboard_dir: str | None = None
+    tensorboard_dir: str | None = Field(
+        None, description="OpenRLHF's TensorBoard logs (a local run writes its own).",
+        json_schema_extra=OPENRLHF_ONLY)
     logging_steps: int = Field(1, ge=1)
 
 
 class CheckpointsSection(_Section):
-    save_path: str = Field("runs/{name}/ckpt", description="Resumable DeepSpeed checkpoints.")
-    output_dir: str = Field("runs/{name}/model", description="The final model.")
+    save_path: str = Field("runs/{name}/ckpt", description="Resumable DeepSpeed checkpoints.",
+                           json_schema_extra=OPENRLHF_ONLY)
+    output_dir: str = Field("runs/{name}/model", description="The final model.",
+                            json_schema_extra=OPENRLHF_ONLY)
     save_steps: int = Field(-1, description="Checkpoint every N steps; -1: only the final model.")
     max_num: int = Field(3, ge=1, description="Checkpoints kept.")
-    save_hf: bool = False
-    load_checkpoint: bool = Field(False, description="Resume from save_path when it holds a checkpoint.")
+    save_hf: bool = Field(False, description="Also save the model in Hugging Face format.",
+                          json_schema_extra=OPENRLHF_ONLY)
+    load_checkpoint: bool = Field(False, description="Resume from save_path when it holds a checkpoint.",
+                                  json_schema_extra=OPENRLHF_ONLY)
 
 
 class LocalSection(_Section):
@@ -193,11 +214,11 @@ class RunConfig(_Section):
     data: DataSection
     reward: RewardSection = Field(default_factory=RewardSection)
     algorithm: AlgorithmSection = Field(default_factory=AlgorithmSection)
-    resources: ResourcesSection = Field(default_factory=ResourcesSection)
+    resources: ResourcesSection = Field(default_factory=ResourcesSection, json_schema_extra=OPENRLHF_ONLY)
     logging: LoggingSection = Field(default_factory=LoggingSection)
     checkpoints: CheckpointsSection = Field(default_factory=CheckpointsSection)
-    cluster: ClusterSection = Field(default_factory=ClusterSection)
-    local: LocalSection = Field(default_factory=LocalSection, description="backend: local only.")
+    cluster: ClusterSection = Field(default_factory=ClusterSection, json_schema_extra=OPENRLHF_ONLY)
+    local: LocalSection = Field(default_factory=LocalSection, json_schema_extra=LOCAL_ONLY)
 
     # --- derived values ---------------------------------------------------------------------------------
 
@@ -224,10 +245,13 @@ class RunConfig(_Section):
         if not _NAME.match(self.name):
             raise InvalidConfig("name", f"{self.name!r} must be letters, digits, '.', '_' or '-' (it names "
                                         "directories and the Ray job)")
-        if self.backend != "local" and "local" in self.model_fields_set:
-            raise InvalidConfig("local", "only used with backend: local")
         if self.backend == "local":
             plan_trl(self)  # first: an algorithm or a reward that TRL cannot run makes the shared checks moot
+        ignored = next(_keys_for_other_backends(self, self.backend), None)
+        if ignored is not None:
+            key, backends = ignored
+            raise InvalidConfig(key, f"only used with backend: {' or '.join(backends)} "
+                                     f"(backend: {self.backend} does not read it): remove it")
         self._check_model_and_reward()
         self._check_algorithm()
         self._check_checkpoints()
@@ -295,6 +319,32 @@ class RunConfig(_Section):
         if steps == 0 or steps < -1:
             raise InvalidConfig("checkpoints.save_steps", f"{steps}: use -1 (final model only) or a positive "
                                                           "number of steps")
+
+
+def _keys_for_other_backends(section: BaseModel, backend: str,
+                             prefix: str = "") -> Iterator[tuple[str, list[str]]]:
+    """The keys the config sets that only other backends read, with those backends. Set: given in a file of
+    the ``extends`` chain (``model_fields_set``), even at its default, and not null (which unsets a key a
+    base set). A section of another backend is named by the first key set inside it (``resources.nodes``),
+    so that the error names the file that set it."""
+    for name, field in type(section).model_fields.items():
+        key, value = prefix + name, getattr(section, name)
+        if name not in section.model_fields_set or value is None:
+            continue
+        extra = field.json_schema_extra
+        backends = extra.get("backends") if isinstance(extra, dict) else None
+        if backends is not None and backend not in backends:
+            yield _first_key_set(value, key), backends
+        elif isinstance(value, BaseModel):
+            yield from _keys_for_other_backends(value, backend, key + ".")
+
+
+def _first_key_set(value: object, key: str) -> str:
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            if name in value.model_fields_set:
+                return _first_key_set(getattr(value, name), f"{key}.{name}")
+    return key
 
 
 # --- loading ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""backend: local in run configs and on the command line: its section is strict, the OpenRLHF layout is not
-its business, and the CLI's overrides and options reach it."""
+"""backend: local in run configs and on the command line: its section is strict, OpenRLHF's path rules are
+not its business (OpenRLHF's keys are refused: test_backend_keys.py), and the CLI's overrides and options
+reach it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,15 +48,9 @@ def test_local_device_is_checked(tmp_path):
     assert "local.device" in load_error(extending(tmp_path, local={"device": "tpu"}))
 
 
-def test_local_section_belongs_to_the_local_backend(tmp_path):
-    data = {"name": "o", "model": {"pretrain": "m"}, "data": {"path": "d.jsonl"}, "local": {"device": "cpu"}}
-    assert "local: only used with backend: local" in load_error(write(tmp_path, data))
-
-
-def test_openrlhf_layout_and_paths_are_not_checked_for_local(tmp_path):
-    # Both are refused for OpenRLHF: 3 actor GPUs on a 4-GPU colocated node, a dataset name as data.path.
-    cfg = load_run_config(extending(tmp_path, resources={"gpus_per_node": 4, "actor_gpus": 3},
-                                    data={"path": "sample"}))
+def test_openrlhf_path_rules_do_not_apply_to_local(tmp_path):
+    # Refused for OpenRLHF (a dataset name is not a file it can ship); the local backend loads it by name.
+    cfg = load_run_config(extending(tmp_path, data={"path": "sample"}))
     assert cfg.data.path == "sample"
 
 
