@@ -23,16 +23,16 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 
 from acecoder_rl.errors import AcecoderError
+from acecoder_rl.reward import labels
 from acecoder_rl.reward.config import RewardConfig
 from acecoder_rl.reward.extract import called_names, extract_code
-from acecoder_rl.reward import labels
+from acecoder_rl.reward.interface import validate_batch
 from acecoder_rl.reward.labels import IOTests, PytestTests, Tests
 from acecoder_rl.reward.results import ProgramOutcome, ProgramStatus, RewardResult, TestStatus
 from acecoder_rl.reward.runner import ProgramRun, invalid_outcome
-from acecoder_rl.reward.scorer import validate_batch
 from acecoder_rl.reward.sandbox.isolation import fallback_launch, note_bwrap_works, prepare_launch
 from acecoder_rl.reward.sandbox.worker import SandboxWorker, WorkerFailure
-from acecoder_rl.reward.scoring import shape
+from acecoder_rl.reward.shaping import shape
 
 _Job = tuple[str, str, Tests, str, concurrent.futures.Future]
 logger = logging.getLogger(__name__)
