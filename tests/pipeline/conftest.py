@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,11 +34,12 @@ def _offline(hf_offline) -> None:
 # ------------------------------------------------------------------------------------------ the fake endpoint
 @dataclass
 class Answer:
-    """What the server sends back: a status, headers, and a JSON body (or raw text)."""
+    """What the server sends back: a status, headers, and a JSON body (or raw bytes), after ``delay`` s."""
 
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
 
 
 def chat_answer(texts: list[str]) -> Answer:
@@ -45,7 +47,7 @@ def chat_answer(texts: list[str]) -> Answer:
         "id": "chatcmpl-test", "object": "chat.completion",
         "choices": [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
                     for i, text in enumerate(texts)],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5 * len(texts), "total_tokens": 10 + 5 * len(texts)},
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5 * len(texts)},
     })
 
 
@@ -72,6 +74,7 @@ def endpoint() -> Iterator[FakeEndpoint]:
             with lock:
                 fake.requests.append(request)
             answer = fake.respond(request)
+            time.sleep(answer.delay)
             payload = answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
             self.send_response(answer.status)
             self.send_header("Content-Type", "application/json")
@@ -79,13 +82,16 @@ def endpoint() -> Iterator[FakeEndpoint]:
             for name, value in answer.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.wfile.write(payload)
+            except OSError:  # the client gave up waiting (a timeout test)
+                pass
 
         def log_message(self, *args: object) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     fake.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     try:
@@ -199,7 +205,8 @@ def sample_program(task: Task, threshold: int) -> str:
 
 
 def label_answers(max_choices: int = 3) -> Callable[[dict[str, Any]], Answer]:
-    """Replies to the solution prompt: sample j of a question is ``sample_program(task, SAMPLE_THRESHOLDS[j])``.
+    """Replies to the solution prompt: sample j of a question is ``sample_program(task,
+    SAMPLE_THRESHOLDS[j])``.
     The server gives at most ``max_choices`` choices per request (as some do), the client asks again for the
     rest; the samples it already has are counted from ``n``."""
     asked: dict[str, int] = {}

@@ -31,11 +31,13 @@ def test_seeds_to_pairs(tmp_path, seeds, endpoint, kit, monkeypatch, capsys):
     rows = {row["id"]: row for row in read_jsonl_file(synth / "synthesized.jsonl")}
     assert set(rows) == {TASKS[key].task_id for key in ("kept", "fenced", "retried", "kept_too")}
     kept = rows[TASKS["kept"].task_id]
-    assert kept["test_cases"] == TASKS["kept"].good_tests() + TASKS["kept"].bad_tests()  # invalid, repeats out
+    # the invalid tests and the repeated one are out, the wrong ones still in
+    assert kept["test_cases"] == TASKS["kept"].good_tests() + TASKS["kept"].bad_tests()
     assert kept["context_messages"] == [{"role": "user", "content": kept["question"]}]
     assert kept["program"] == TASKS["kept"].problem["canonical_solution"] and kept["source"] == "mbppplus"
     rejected = {row["id"]: row["reason"] for row in read_jsonl_file(synth / "rejected.jsonl")}
-    assert rejected == {TASKS["not_json"].task_id: "invalid_json", TASKS["no_tests"].task_id: "no_valid_tests",
+    assert rejected == {TASKS["not_json"].task_id: "invalid_json",
+                        TASKS["no_tests"].task_id: "no_valid_tests",
                         TASKS["refused"].task_id: "request_refused"}
     stats = json.loads((synth / "synthesize_stats.json").read_text())
     assert stats["rejected_by_reason"] == {"invalid_json": 1, "no_question": 0, "no_valid_tests": 1,
@@ -43,7 +45,8 @@ def test_seeds_to_pairs(tmp_path, seeds, endpoint, kit, monkeypatch, capsys):
     assert (stats["seeds"], stats["rows_written"], stats["tests"]) == (7, 4, 8 + 7 + 8 + 7)
     run = stats["this_run"]
     assert (run["invalid_tests_dropped"], run["repeated_tests_dropped"]) == (2, 1)
-    assert (run["generation"]["requests"], run["generation"]["retries"], run["generation"]["refused"]) == (8, 1, 1)
+    generation = run["generation"]
+    assert (generation["requests"], generation["retries"], generation["refused"]) == (8, 1, 1)
 
     filtered = tmp_path / "filtered"
     assert main(["data", "filter-tests", "--dataset", str(synth / "synthesized.jsonl"),
@@ -82,7 +85,8 @@ def test_seeds_to_pairs(tmp_path, seeds, endpoint, kit, monkeypatch, capsys):
     assert {i["model_name"] for i in square["inferences"]} == {"fake-coder"}
     assert set(square["inferences"][0]) == {"model_name", "completion_id", "completion", "pass_rate",
                                             "test_results"}
-    assert [i["pass_rate"] for i in rows[TASKS["kept_too"].task_id]["inferences"]] == [1.0, 3 / 7, 4 / 7, 1.0, 0.0]
+    tetrahedral = rows[TASKS["kept_too"].task_id]
+    assert [i["pass_rate"] for i in tetrahedral["inferences"]] == [1.0, 3 / 7, 4 / 7, 1.0, 0.0]
     stats = json.loads((labeled / "label_stats.json").read_text())
     assert stats["rows"] == 2 and stats["models"]["fake-coder"]["samples"] == 10
     assert stats["models"]["fake-coder"]["all_pass_samples"] == 4

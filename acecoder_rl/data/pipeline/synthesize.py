@@ -4,7 +4,7 @@ Each seed is sent once (AceCoder: GPT-4o-mini, temperature 0.7, JSON output, 8,1
 of :func:`~acecoder_rl.data.pipeline.prompts.synthesis_messages`. The reply must be a JSON object with a
 non-empty ``question`` and a ``tests`` list (a code fence around it is tolerated); a test is kept when it is
 a string that parses as Python and is an ``assert`` (after ``import`` statements, if any), once (repeats
-dropped). A reply that is no such object, or keeps no test, is **skipped and counted** with its reason in
+dropped; surrounding whitespace is removed). A reply that is no such object, or keeps no test, is **skipped and counted** with its reason in
 ``rejected.jsonl`` — AceCoder's scripts turned it into a row whose only test was ``assert False``.
 
 Output, in ``OUT_DIR``: ``synthesized.jsonl`` (AceCode rows: ``id``, ``source``, ``question``,
@@ -129,12 +129,13 @@ def parse_reply(reply: str) -> ParsedReply:
     kept: dict[str, None] = {}
     invalid = repeated = 0
     for test in tests:
-        if not isinstance(test, str) or not is_assert_test(test):
+        text = test.strip() if isinstance(test, str) else None
+        if text is None or not is_assert_test(text):
             invalid += 1
-        elif test.strip() in kept:
+        elif text in kept:
             repeated += 1
         else:
-            kept[test.strip()] = None
+            kept[text] = None
     if not kept:
         raise ReplyRejected("no_valid_tests", f"none of its {len(tests)} tests is an assert that parses")
     return ParsedReply(question.strip(), list(kept), invalid, repeated)
