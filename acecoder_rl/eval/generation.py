@@ -134,7 +134,7 @@ class LocalGenerator:
     def _generate_vllm(
         self, problems: Sequence[Problem], settings: GenerationSettings, progress: Progress
     ) -> tuple[list[list[str]], str, int]:
-        """vLLM schedules and batches by itself (``batch_size`` does not apply); it shows its own progress bar."""
+        """vLLM schedules and batches by itself (``batch_size`` does not apply) and shows its own progress."""
         from vllm import SamplingParams
 
         prompts, style = encode_prompts(self.tokenizer, problems, settings.prompt_style)
@@ -153,7 +153,7 @@ class LocalGenerator:
     def _generate_transformers(
         self, problems: Sequence[Problem], settings: GenerationSettings, progress: Progress
     ) -> tuple[list[list[str]], str, int]:
-        """Left-padded batches of ``batch_size`` sequences, longest prompts first (least padding per batch)."""
+        """Left-padded batches of ``batch_size`` sequences, longest prompts first (least padding a batch)."""
         import torch
         from transformers import set_seed
 
