@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from acecoder_rl.data.pipeline.generation import EndpointBackend, EndpointUnavailable, Reply
@@ -84,3 +86,18 @@ def test_base_url_forms(endpoint, kit):
     body = endpoint.requests[-1]["body"]
     assert (body["temperature"], body["max_tokens"], body["seed"], body["n"]) == (0.0, 7, 3, 1)
     assert "Authorization" not in endpoint.requests[-1]["headers"]  # no key: none sent
+
+
+def test_a_fatal_answer_stops_the_requests_still_backing_off(endpoint, kit):
+    def respond(request):
+        if request["body"]["messages"][0]["content"] == "busy":
+            return kit.Answer(503, {"error": "busy"}, {"Retry-After": "30"})
+        return kit.Answer(401, {"error": {"message": "bad key"}}, delay=0.2)
+
+    endpoint.respond = respond
+    chats = [[{"role": "user", "content": text}] for text in ("busy", "key")]
+    started = time.monotonic()
+    with EndpointBackend(endpoint.url, "m", concurrency=2) as backend:
+        with pytest.raises(EndpointUnavailable, match="HTTP 401: bad key"):
+            backend.generate(chats, ONE)
+    assert time.monotonic() - started < 10  # not the 30 s the busy one was told to wait

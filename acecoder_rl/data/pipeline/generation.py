@@ -23,13 +23,12 @@ import random
 import shutil
 import tempfile
 import threading
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -38,6 +37,7 @@ from acecoder_rl.eval.generation import Backend, GenerationSettings
 from acecoder_rl.eval.problems import Problem
 
 Chat = Sequence[dict[str, str]]
+_Backend = TypeVar("_Backend", bound="_ContextManaged")
 _RETRIED = frozenset({408, 409, 425, 429})  # and every 5xx
 _FATAL = {401: "check the key (--api-key-env)", 403: "check the key (--api-key-env)",
           404: "check --api-base and the model name"}
@@ -95,7 +95,7 @@ def open_backend(spec: BackendSpec, *, seed: int = 0) -> ChatBackend:
 
 
 class _ContextManaged:
-    def __enter__(self):
+    def __enter__(self: _Backend) -> _Backend:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -137,16 +137,25 @@ class EndpointBackend(_ContextManaged):
                                     timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)))
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._stop = threading.Event()  # set when a generate call fails: its other requests give up
 
     def generate(self, chats: Sequence[Chat], settings: GenerationSettings, *, json_output: bool = False
                  ) -> list[Reply]:
         """``settings.n`` replies per chat, ``concurrency`` requests at a time, in chat order."""
+        self._stop.clear()
         pool = concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="chat-endpoint")
         try:
             futures = [pool.submit(self._reply, chat, settings, json_output) for chat in chats]
+            concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
+            failed = next((f.exception() for f in futures if f.done() and f.exception() is not None), None)
+            if failed is not None:
+                raise failed
             return [future.result() for future in futures]
+        except BaseException:  # the run stops: no request starts or retries any more (EndpointUnavailable, ^C)
+            self._stop.set()
+            raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)  # after a fatal error: no new request starts
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _reply(self, chat: Chat, settings: GenerationSettings, json_output: bool) -> Reply:
         """All ``n`` texts for one chat. A server may return fewer choices than asked (some ignore ``n``):
@@ -178,7 +187,8 @@ class EndpointBackend(_ContextManaged):
                         f"{self.url}: gave up after {self.max_retries} retries: {exc}") from None
                 delay = exc.delay if exc.delay is not None else self.backoff * 2 ** attempt
                 # jitter: requests refused together (a 429 burst) do not all come back together
-                time.sleep(min(delay, _MAX_DELAY) * (1 + 0.25 * random.random()))
+                if self._stop.wait(min(delay, _MAX_DELAY) * (1 + 0.25 * random.random())):
+                    raise EndpointUnavailable(f"{self.url}: stopped (another request failed)") from None
                 attempt += 1
                 self._count("retries")
 
