@@ -70,9 +70,11 @@ def test_seeds_to_pairs(tmp_path, seeds, endpoint, kit, monkeypatch, capsys):
                  "--model", "fake-coder", "-n", "5", "-o", str(labeled)]) == 0
     # n = 5 from a server that gives 3 choices at most: 3, then the 2 missing; sampling as AceCoder's.
     assert sorted(request["body"]["n"] for request in endpoint.requests) == [2, 2, 5, 5]
-    body = endpoint.requests[0]["body"]
+    (request,) = [request for request in endpoint.requests if request["body"]["n"] == 5
+                  and TASKS["kept"].name in request["body"]["messages"][0]["content"]]
+    body = request["body"]
     assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.7, 1.0, 1024)
-    assert "response_format" not in body and "Authorization" not in endpoint.requests[0]["headers"]
+    assert "response_format" not in body and "Authorization" not in request["headers"]
     prompt = body["messages"][0]["content"]
     assert prompt.startswith("Please provide a self-contained Python script")
     rows = {row["id"]: row for row in read_jsonl_file(labeled / "labeled.jsonl")}

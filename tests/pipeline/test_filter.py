@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -99,11 +100,13 @@ def test_a_generated_reference_is_greedy(tmp_path, kit, rows, endpoint):
     out = tmp_path / "out"
     assert main(["data", "filter-tests", "--dataset", str(path), "--reference-model", "Qwen2.5-Coder-32B",
                  "--api-base", endpoint.url, "--prompt-tests", "1", "-o", str(out)]) == 0
-    body = endpoint.requests[0]["body"]
-    assert (body["model"], body["n"], body["temperature"], body["max_tokens"]) == ("Qwen2.5-Coder-32B", 1, 0.0, 1024)
-    first_test = json.loads(path.read_text().splitlines()[0])["test_cases"]
-    assert f'{first_test[0]}\n"""' in body["messages"][0]["content"]
-    assert first_test[1] not in body["messages"][0]["content"]
+    assert len(endpoint.requests) == 4
+    for request in endpoint.requests:  # every row's first test (square_perimeter(0) == 0), only that one
+        body = request["body"]
+        assert (body["model"], body["n"], body["temperature"], body["max_tokens"]) == (
+            "Qwen2.5-Coder-32B", 1, 0.0, 1024)
+        shown = re.findall(r"^assert .*$", body["messages"][0]["content"], re.MULTILINE)
+        assert shown == [f"assert {kit.TASKS['kept'].name}(0) == 0"]
     assert [row["id"] for row in kit.read_jsonl(out / "train.jsonl")] == ["r5", "r7"]
     dropped = kit.read_jsonl(out / "dropped.jsonl")
     assert dropped[0]["reference"].startswith("Here it is:") and dropped[0]["reference_passed"] == 3
