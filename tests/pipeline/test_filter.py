@@ -145,9 +145,11 @@ def test_bad_rows_are_named(tmp_path, rows, capsys, change, message):
     path, originals = rows
     originals[1].update(change)
     path.write_text("".join(json.dumps(row) + "\n" for row in originals), encoding="utf-8")
+    out = tmp_path / "out"
     assert main(["data", "filter-tests", "--dataset", str(path), "--reference-key", "program",
-                 "-o", str(tmp_path / "out")]) == 1
+                 "-o", str(out)]) == 1
     assert f"{path}{message}" in capsys.readouterr().err
+    assert (out / "train.jsonl").read_text() == ""  # found before any row was scored
 
 
 @pytest.mark.parametrize(

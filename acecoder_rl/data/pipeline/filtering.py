@@ -93,7 +93,8 @@ def filter_tests(
     check_settings(out_dir, "filter", {**reference, **asdict(rule)})
     run: Counter[str] = Counter()
     with JsonlAppender(out_dir / OUTPUT) as kept, JsonlAppender(out_dir / DROPPED) as dropped:
-        total, rows = pending_acecode_rows(dataset, kept.done | dropped.done)
+        check = None if reference_key is None else lambda where, row: _reference_in(where, row, reference_key)
+        total, rows = pending_acecode_rows(dataset, kept.done | dropped.done, check)
         bar = progress_bar(total, "filtering tests", progress)
         with ExitStack() as stack:
             generator = (None if reference_model is None or not total else
@@ -127,16 +128,16 @@ class _Reference:
     error: str | None = None
 
 
+def _reference_in(where: str, row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    if not isinstance(value, str) or not value.strip():
+        found = "is missing" if value is None else f"is {type(value).__name__} {value!r:.40}"
+        raise AcecoderError(f"{where}: field {key}: the reference solution {found}; expected a non-empty string")
+    return value
+
+
 def _references_from_key(chunk: list[tuple[str, dict[str, Any]]], key: str) -> list[_Reference]:
-    references = []
-    for where, row in chunk:
-        value = row.get(key)
-        if not isinstance(value, str) or not value.strip():
-            found = "is missing" if value is None else f"is {type(value).__name__} {value!r:.40}"
-            raise AcecoderError(f"{where}: field {key}: the reference solution {found}; "
-                                "expected a non-empty string")
-        references.append(_Reference(value, generated=False))
-    return references
+    return [_Reference(_reference_in(where, row, key), generated=False) for where, row in chunk]
 
 
 def _generated_references(chunk: list[tuple[str, dict[str, Any]]], generator: ChatBackend,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -175,8 +175,15 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def pending_acecode_rows(source: str, done: set[str]) -> tuple[int, Iterator[tuple[str, dict[str, Any]]]]:
-    """How many rows of ``source`` are not ``done``, and those rows, read lazily. Counting reads (and
-    checks) the whole input first, so that a malformed row stops the run before any work is spent."""
-    count = sum(1 for _, row in iter_acecode_rows(source) if row["id"] not in done)
+def pending_acecode_rows(source: str, done: set[str], check: Callable[[str, dict[str, Any]], object] | None = None
+                         ) -> tuple[int, Iterator[tuple[str, dict[str, Any]]]]:
+    """How many rows of ``source`` are not ``done``, and those rows, read lazily. Counting reads (and checks,
+    with ``check(where, row)`` too) the whole input first, so that a malformed row stops the run before any
+    work is spent."""
+    count = 0
+    for where, row in iter_acecode_rows(source):
+        if row["id"] not in done:
+            count += 1
+            if check is not None:
+                check(where, row)
     return count, ((where, row) for where, row in iter_acecode_rows(source) if row["id"] not in done)
