@@ -20,8 +20,8 @@ def scripted(answers):
 
 
 def test_5xx_and_429_are_retried_with_back_off(endpoint, kit):
-    endpoint.respond = scripted([kit.Answer(503, {"error": "busy"}), kit.Answer(429, {}, {"Retry-After": "0"}),
-                                 kit.chat_answer(["done"])])
+    endpoint.respond = scripted([kit.Answer(503, {"error": "busy"}),
+                                 kit.Answer(429, {}, {"Retry-After": "0"}), kit.chat_answer(["done"])])
     with EndpointBackend(endpoint.url, "m", backoff=0.01, max_retries=2) as backend:
         assert backend.generate([CHAT], ONE) == [Reply(["done"])]
         stats = backend.stats()

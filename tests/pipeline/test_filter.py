@@ -1,4 +1,4 @@
-"""Step 2, ``data filter-tests``: the thresholds against a hand-computed table, a generated reference, errors."""
+"""Step 2, ``data filter-tests``: the thresholds by hand-computed tables, a generated reference, errors."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from acecoder_rl.cli.app import main
 from acecoder_rl.data.pipeline.filtering import FilterRule
 
 #: (reference passes, what AceCoder's thresholds do with the row): drop at <= 3 passes, then below 5 tests.
-DEFAULT_TABLE = [(0, "reference_passes_too_few"), (1, "reference_passes_too_few"), (3, "reference_passes_too_few"),
-                 (4, "too_few_tests_left"), (5, None), (6, None), (20, None)]
+TOO_FEW, LEFT = "reference_passes_too_few", "too_few_tests_left"
+DEFAULT_TABLE = [(0, TOO_FEW), (1, TOO_FEW), (3, TOO_FEW), (4, LEFT), (5, None), (6, None), (20, None)]
 
 
 @pytest.mark.parametrize(("passed", "verdict"), DEFAULT_TABLE)
@@ -135,7 +135,7 @@ def test_a_rerun_skips_what_is_done(tmp_path, rows, kit):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"program": None}, ":2: field program: the reference solution is missing; expected a non-empty string"),
+        ({"program": None}, ":2: field program: the reference solution is missing; expected a non-empty"),
         ({"program": 7}, ":2: field program: the reference solution is int 7"),
         ({"test_cases": ["assert (("]}, ":2: row 'r4': field test_cases[0]: test_syntax"),
         ({"id": "r3"}, ":2: row 'r3': field id: duplicate_id"),
@@ -157,8 +157,10 @@ def test_bad_rows_are_named(tmp_path, rows, capsys, change, message):
     [
         ([], "give exactly one of --reference-key and --reference-model"),
         (["--reference-key", "program", "--reference-model", "m"], "give exactly one of"),
-        (["--reference-key", "program", "--prompt-tests", "1"], "--prompt-tests only applies with --reference-model"),
-        (["--reference-key", "program", "--api-base", "http://x/v1"], "--api-base only applies with --reference-model"),
+        (["--reference-key", "program", "--prompt-tests", "1"],
+         "--prompt-tests only applies with --reference-model"),
+        (["--reference-key", "program", "--api-base", "http://x/v1"],
+         "--api-base only applies with --reference-model"),
         (["--reference-model", "m", "--concurrency", "2"], "--concurrency only applies with --api-base"),
     ],
 )

@@ -45,8 +45,10 @@ def test_builtin_tiny_model_end_to_end(tmp_path, quickstart, kit, capsys):
 
     # What the next steps read: the hard subset and the pairs.
     assert main(["data", "prepare", "--dataset", str(out / "labeled.jsonl"), "--subset", "hard",
-                 "--hard-models", "builtin:tiny-llama", "--no-decontaminate", "-o", str(tmp_path / "hard")]) == 0
-    assert main(["data", "pairs", "--dataset", str(out / "labeled.jsonl"), "-o", str(tmp_path / "pairs")]) == 0
+                 "--hard-models", "builtin:tiny-llama", "--no-decontaminate",
+                 "-o", str(tmp_path / "hard")]) == 0
+    assert main(["data", "pairs", "--dataset", str(out / "labeled.jsonl"),
+                 "-o", str(tmp_path / "pairs")]) == 0
     stats = json.loads((tmp_path / "pairs" / "pairs_stats.json").read_text())
     assert stats["rows"] == 12 and stats["candidate_pairs"] == 12 * 6 and stats["pairs"] > 0
     for pair in kit.read_jsonl(tmp_path / "pairs" / "pairs.jsonl"):
@@ -80,7 +82,8 @@ def test_several_models_and_a_resumed_run(tmp_path, kit, endpoint):
     (out / "labeled.jsonl").unlink()
     endpoint.requests.clear()
     assert main(argv) == 0
-    assert sorted(request["body"]["model"] for request in endpoint.requests) == ["coder-a"] * 2 + ["coder-b"] * 3
+    asked = sorted(request["body"]["model"] for request in endpoint.requests)
+    assert asked == ["coder-a"] * 2 + ["coder-b"] * 3
     assert kit.read_jsonl(out / "labeled.jsonl") == labeled
 
     # Other settings would mix two runs in one file.

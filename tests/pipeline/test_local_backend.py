@@ -52,7 +52,8 @@ def test_vllm_is_loaded_once_for_every_chunk(monkeypatch, tmp_path):
     assert calls["loads"] == 1 and calls["llm"] == {"model": str(path), "seed": 4}
     assert calls["sampling"] == {"n": 2, "temperature": 0.7, "top_p": 1.0, "max_tokens": 16, "seed": 4}
     text = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
-    assert calls["prompts"][0][0]["prompt_token_ids"] == tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert calls["prompts"][0][0]["prompt_token_ids"] == ids
     assert text.startswith("<|im_start|>system\nbe brief") and text.endswith("<|im_start|>assistant\n")
 
 

@@ -54,8 +54,8 @@ QUESTION = _inferences(("a", 1.0), ("a", 1.0), ("c", 0.9), ("d", 0.5), ("e", 0.5
 
 def test_one_question_by_hand():
     """Sorted: a a c d e f g. For each, the lower ones from the lowest up (AceCoder's order):
-    a: g (rejected 0), f ok, e ok, d ok, c (gap 0.1), a (gap 0); the second a: the same pairs again (repeated),
-    c: g (rejected 0), f ok, e ok (a gap of exactly 0.4), d ok; d, e, f: chosen below 0.8."""
+    a: g (rejected 0), f ok, e ok, d ok, c (gap 0.1), a (gap 0); the second a: the same pairs again
+    (repeated), c: g (rejected 0), f ok, e ok (a gap of exactly 0.4), d ok; d, e, f: chosen below 0.8."""
     counts = PairCounts()
     pairs = [(chosen["completion"], rejected["completion"])
              for chosen, rejected in model_pairs(QUESTION, PairRule(), counts)]
@@ -150,6 +150,7 @@ def test_openrlhf_reads_the_pairs(tmp_path):
     prompt, chosen, rejected, margin = preprocess_data(
         pair, prompt_key="prompt", chosen_key="chosen", rejected_key="rejected",
         apply_chat_template=tokenizer.apply_chat_template)
-    assert prompt.startswith("<|im_start|>user\nPlease provide") and prompt.endswith("<|im_start|>assistant\n")
+    assert prompt.startswith("<|im_start|>user\nPlease provide")
+    assert prompt.endswith("<|im_start|>assistant\n")
     assert chosen == "def f(x): return x<|im_end|>\n" and rejected == "def f(x): return 1<|im_end|>\n"
     assert margin == 0

@@ -1,4 +1,4 @@
-"""Step 1, ``data synthesize-tests``: what a reply must be to give a row, resuming, a local model, bad input."""
+"""Step 1, ``data synthesize-tests``: what a reply needs to give a row, resuming, a local model, bad input."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ GOOD = ["assert f(1) == 2", "assert f(2) == 3"]
         (json.dumps({"question": "Q\n```python\ndef f(x):\n    pass\n```", "tests": GOOD}), GOOD, 0, 0),
         ("Sure:\n```json\n" + json.dumps({"question": "Q", "tests": GOOD}) + "\n```\nEnjoy.", GOOD, 0, 0),
         ("```\n" + json.dumps({"question": "Q", "tests": GOOD}) + "\n```", GOOD, 0, 0),
-        (json.dumps({"question": "Q", "tests": [GOOD[0], " " + GOOD[0], "f(1)", "assert (", 7, None, GOOD[1]]}),
-         GOOD, 4, 1),
+        (json.dumps({"question": "Q", "tests": [GOOD[0], " " + GOOD[0], "f(1)", "assert (", 7, None,
+                                                GOOD[1]]}), GOOD, 4, 1),
         (json.dumps({"question": "Q", "tests": ["import math; assert f(4) == math.sqrt(16)"]}),
          ["import math; assert f(4) == math.sqrt(16)"], 0, 0),
     ],
@@ -76,7 +76,8 @@ def test_the_prompt_fits_the_seed():
                                synthesis_messages(None, "def f(): pass")[1]["content"],
                                synthesis_messages("Q?", None)[1]["content"])
     assert "Here is the original question:\nQ?\n" in both and "def f(): pass" in both
-    assert "Here is the original question" not in program and "Here is the reference program:\n```python" in program
+    assert "Here is the original question" not in program
+    assert "Here is the reference program:\n```python" in program
     assert "Q?" in question and "```python" not in question
     assert all(text.endswith('{"question": ..., "tests":["assert ...", "assert ..."]}.\n')
                for text in (both, program, question))
@@ -137,7 +138,7 @@ def test_a_local_model_whose_replies_are_no_json(tmp_path, seeds, capsys):
     assert stats["rows_written"] == 0 and stats["rejected_by_reason"]["invalid_json"] == 7
     assert stats["this_run"]["generation"]["backend"] == "transformers"
     rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
-    assert all(record["reply"].startswith("def f(x): return") for record in rejected)  # its candidate programs
+    assert all(record["reply"].startswith("def f(x): return") for record in rejected)  # candidate programs
     assert re.search(r"^seeds rejected: +7$", capsys.readouterr().out, re.MULTILINE)
 
 
@@ -145,7 +146,7 @@ def test_a_local_model_whose_replies_are_no_json(tmp_path, seeds, capsys):
     ("row", "message"),
     [
         ({"question": "Q"}, ":2: field id: expected a non-empty string or an integer"),
-        ({"id": 5, "source": "x"}, ":2: a seed needs a question (field question) or a program (field program)"),
+        ({"id": 5, "source": "x"}, ":2: a seed needs a question (field question) or a program"),
         ({"id": "s", "question": ["Q"]}, ":2: field question: expected a string, got list"),
         ({"id": "a", "question": "Q"}, ":2: field id: 'a' already given at"),
     ],
@@ -162,7 +163,8 @@ def test_bad_seeds_are_named_before_anything_is_asked(tmp_path, endpoint, capsys
     [
         (["--model", "m"], "give --api-base URL --model M (an endpoint) or --local-model PATH"),
         (["--api-base", "http://127.0.0.1:9/v1"], "with --api-base give --model"),
-        (["--local-model", "builtin:tiny-llama", "--concurrency", "4"], "--concurrency only applies with --api-base"),
+        (["--local-model", "builtin:tiny-llama", "--concurrency", "4"],
+         "--concurrency only applies with --api-base"),
         (["--api-base", "http://127.0.0.1:9/v1", "--model", "m", "--batch-size", "2"],
          "--batch-size only applies with a local model"),
     ],

@@ -132,7 +132,8 @@ def _reference_in(where: str, row: dict[str, Any], key: str) -> str:
     value = row.get(key)
     if not isinstance(value, str) or not value.strip():
         found = "is missing" if value is None else f"is {type(value).__name__} {value!r:.40}"
-        raise AcecoderError(f"{where}: field {key}: the reference solution {found}; expected a non-empty string")
+        raise AcecoderError(
+            f"{where}: field {key}: the reference solution {found}; expected a non-empty string")
     return value
 
 

@@ -151,7 +151,7 @@ class EndpointBackend(_ContextManaged):
             if failed is not None:
                 raise failed
             return [future.result() for future in futures]
-        except BaseException:  # the run stops: no request starts or retries any more (EndpointUnavailable, ^C)
+        except BaseException:  # the run stops (EndpointUnavailable, ^C): no request starts or retries now
             self._stop.set()
             raise
         finally:

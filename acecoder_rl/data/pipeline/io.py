@@ -175,8 +175,9 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def pending_acecode_rows(source: str, done: set[str], check: Callable[[str, dict[str, Any]], object] | None = None
-                         ) -> tuple[int, Iterator[tuple[str, dict[str, Any]]]]:
+def pending_acecode_rows(
+    source: str, done: set[str], check: Callable[[str, dict[str, Any]], object] | None = None
+) -> tuple[int, Iterator[tuple[str, dict[str, Any]]]]:
     """How many rows of ``source`` are not ``done``, and those rows, read lazily. Counting reads (and checks,
     with ``check(where, row)`` too) the whole input first, so that a malformed row stops the run before any
     work is spent."""

@@ -3,9 +3,11 @@
 Each seed is sent once (AceCoder: GPT-4o-mini, temperature 0.7, JSON output, 8,192 tokens) with the prompt
 of :func:`~acecoder_rl.data.pipeline.prompts.synthesis_messages`. The reply must be a JSON object with a
 non-empty ``question`` and a ``tests`` list (a code fence around it is tolerated); a test is kept when it is
-a string that parses as Python and is an ``assert`` (after ``import`` statements, if any), once (repeats
-dropped; surrounding whitespace is removed). A reply that is no such object, or keeps no test, is **skipped and counted** with its reason in
-``rejected.jsonl`` — AceCoder's scripts turned it into a row whose only test was ``assert False``.
+a string that parses as Python (surrounding whitespace removed) and is an ``assert`` (after ``import``
+statements, if any), once (repeats dropped). A reply that is no such object, or keeps no test, is **skipped
+and counted** with its reason in ``rejected.jsonl`` — AceCoder's scripts turned it into a row whose only test
+was ``assert False``. A truncated reply is not valid JSON: AceCoder's parser cut such a reply back to its
+last complete test; here it is rejected.
 
 Output, in ``OUT_DIR``: ``synthesized.jsonl`` (AceCode rows: ``id``, ``source``, ``question``,
 ``test_cases``, ``context_messages`` = the question as the user turn, and the seed's program under the same
