@@ -7,7 +7,13 @@ as solved by a sample when the reward engine finds that ALL its tests pass. Heav
 
 from acecoder_rl.eval.completions import read_completions
 from acecoder_rl.eval.evaluate import evaluate
-from acecoder_rl.eval.generation import Generated, GenerationSettings, generate, select_backend
+from acecoder_rl.eval.generation import (
+    Generated,
+    GenerationSettings,
+    LocalGenerator,
+    generate,
+    select_backend,
+)
 from acecoder_rl.eval.passk import pass_at_k
 from acecoder_rl.eval.problems import BENCHMARKS, Problem, load_problems
 from acecoder_rl.eval.scoring import ProblemResult, score_problems
@@ -16,6 +22,7 @@ __all__ = [
     "BENCHMARKS",
     "Generated",
     "GenerationSettings",
+    "LocalGenerator",
     "Problem",
     "ProblemResult",
     "evaluate",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from acecoder_rl.errors import AcecoderError, UsageError
@@ -85,82 +85,111 @@ def generate(
     backend: Backend = "auto",
     progress: Progress | None = None,
 ) -> Generated:
-    """``settings.n`` completions for every problem from ``model`` (a local path or a Hub name)."""
-    chosen = select_backend(backend)
+    """``settings.n`` completions for every problem from ``model`` (a local path or a Hub name); the time
+    reported includes loading the model."""
     started = time.monotonic()
-    run = _generate_vllm if chosen == "vllm" else _generate_transformers
-    completions, style, tokens = run(model, problems, settings, progress or (lambda _: None))
-    return Generated(completions, chosen, style, time.monotonic() - started, tokens)
+    generated = LocalGenerator(model, backend, seed=settings.seed).generate(problems, settings, progress)
+    return replace(generated, seconds=time.monotonic() - started)
 
 
-def _generate_vllm(
-    model: str, problems: Sequence[Problem], settings: GenerationSettings, progress: Progress
-) -> tuple[list[list[str]], str, int]:
-    """vLLM schedules and batches by itself (``batch_size`` does not apply); it shows its own progress bar."""
-    from vllm import LLM, SamplingParams
+class LocalGenerator:
+    """A model loaded once (vLLM or transformers, :func:`select_backend`) that generates for any number of
+    :meth:`generate` calls: the data pipeline generates chunk by chunk, so that its output can be written
+    (and a run resumed) as it goes, and loading a 32B model for every chunk would cost more than the chunk.
+    """
 
-    llm = LLM(model=model, seed=settings.seed)
-    prompts, style = encode_prompts(llm.get_tokenizer(), problems, settings.prompt_style)
-    params = SamplingParams(
-        n=settings.n,
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        max_tokens=settings.max_new_tokens,
-        seed=settings.seed,
-    )
-    outputs = llm.generate([{"prompt_token_ids": ids} for ids in prompts], params)
-    completions = [[sample.text for sample in output.outputs] for output in outputs]
-    progress(sum(len(samples) for samples in completions))
-    return completions, style, sum(len(s.token_ids) for output in outputs for s in output.outputs)
+    def __init__(self, model: str, backend: Backend = "auto", *, seed: int = 0) -> None:
+        self.model = model
+        self.backend = select_backend(backend)
+        if self.backend == "vllm":
+            from vllm import LLM
 
+            self._llm = LLM(model=model, seed=seed)
+            self.tokenizer = self._llm.get_tokenizer()
+        else:
+            self._load_transformers(model)
 
-def _generate_transformers(
-    model: str, problems: Sequence[Problem], settings: GenerationSettings, progress: Progress
-) -> tuple[list[list[str]], str, int]:
-    """Left-padded batches of ``batch_size`` sequences, longest prompts first (least padding per batch)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    def _load_transformers(self, model: str) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model)
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        lm = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).to(device).eval()
-    # a missing path, an unknown Hub name, no weights, an unknown model type
-    except (OSError, ValueError) as exc:
-        raise AcecoderError(f"cannot load model {model!r}: {exc}") from None
-    prompts, style = encode_prompts(tokenizer, problems, settings.prompt_style)
-    eos = _ids(lm.generation_config.eos_token_id) or _ids(tokenizer.eos_token_id)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos[0] if eos else 0)
-    options = _sampling_options(settings, eos, pad)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model)
+            self._device = "cuda" if torch.cuda.is_available() else "cpu"
+            dtype = torch.bfloat16 if self._device == "cuda" else torch.float32
+            self._lm = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).to(self._device).eval()
+        # a missing path, an unknown Hub name, no weights, an unknown model type
+        except (OSError, ValueError) as exc:
+            raise AcecoderError(f"cannot load model {model!r}: {exc}") from None
 
-    jobs = sorted(
-        ((i, j) for i in range(len(problems)) for j in range(settings.n)),
-        key=lambda job: -len(prompts[job[0]]),
-    )
-    completions = [[""] * settings.n for _ in problems]
-    stop = set(eos) | {pad}
-    tokens = 0
-    set_seed(settings.seed)
-    for start in range(0, len(jobs), settings.batch_size):
-        batch = jobs[start : start + settings.batch_size]
-        width = max(len(prompts[i]) for i, _ in batch)
-        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, (i, _) in enumerate(batch):
-            input_ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i], dtype=torch.long)
-            attention[row, width - len(prompts[i]) :] = 1
-        with torch.no_grad():
-            output = lm.generate(
-                input_ids=input_ids.to(device), attention_mask=attention.to(device), **options
-            )
-        for row, (i, j) in enumerate(batch):
-            new = output[row, width:].tolist()
-            end = next((pos for pos, token in enumerate(new) if token in stop), len(new))
-            completions[i][j] = tokenizer.decode(new[:end], skip_special_tokens=True)
-            tokens += end
-        progress(len(batch))
-    return completions, style, tokens
+    def generate(
+        self, problems: Sequence[Problem], settings: GenerationSettings, progress: Progress | None = None
+    ) -> Generated:
+        """``settings.n`` completions for every problem, in problem order."""
+        started = time.monotonic()
+        run = self._generate_vllm if self.backend == "vllm" else self._generate_transformers
+        completions, style, tokens = run(problems, settings, progress or (lambda _: None))
+        return Generated(completions, self.backend, style, time.monotonic() - started, tokens)
+
+    def _generate_vllm(
+        self, problems: Sequence[Problem], settings: GenerationSettings, progress: Progress
+    ) -> tuple[list[list[str]], str, int]:
+        """vLLM schedules and batches by itself (``batch_size`` does not apply) and shows its own progress."""
+        from vllm import SamplingParams
+
+        prompts, style = encode_prompts(self.tokenizer, problems, settings.prompt_style)
+        params = SamplingParams(
+            n=settings.n,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            max_tokens=settings.max_new_tokens,
+            seed=settings.seed,
+        )
+        outputs = self._llm.generate([{"prompt_token_ids": ids} for ids in prompts], params)
+        completions = [[sample.text for sample in output.outputs] for output in outputs]
+        progress(sum(len(samples) for samples in completions))
+        return completions, style, sum(len(s.token_ids) for output in outputs for s in output.outputs)
+
+    def _generate_transformers(
+        self, problems: Sequence[Problem], settings: GenerationSettings, progress: Progress
+    ) -> tuple[list[list[str]], str, int]:
+        """Left-padded batches of ``batch_size`` sequences, longest prompts first (least padding a batch)."""
+        import torch
+        from transformers import set_seed
+
+        tokenizer, lm = self.tokenizer, self._lm
+        prompts, style = encode_prompts(tokenizer, problems, settings.prompt_style)
+        eos = _ids(lm.generation_config.eos_token_id) or _ids(tokenizer.eos_token_id)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos[0] if eos else 0)
+        options = _sampling_options(settings, eos, pad)
+
+        jobs = sorted(
+            ((i, j) for i in range(len(problems)) for j in range(settings.n)),
+            key=lambda job: -len(prompts[job[0]]),
+        )
+        completions = [[""] * settings.n for _ in problems]
+        stop = set(eos) | {pad}
+        tokens = 0
+        set_seed(settings.seed)
+        for start in range(0, len(jobs), settings.batch_size):
+            batch = jobs[start : start + settings.batch_size]
+            width = max(len(prompts[i]) for i, _ in batch)
+            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, (i, _) in enumerate(batch):
+                input_ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i], dtype=torch.long)
+                attention[row, width - len(prompts[i]) :] = 1
+            with torch.no_grad():
+                output = lm.generate(
+                    input_ids=input_ids.to(self._device), attention_mask=attention.to(self._device), **options
+                )
+            for row, (i, j) in enumerate(batch):
+                new = output[row, width:].tolist()
+                end = next((pos for pos, token in enumerate(new) if token in stop), len(new))
+                completions[i][j] = tokenizer.decode(new[:end], skip_special_tokens=True)
+                tokens += end
+            progress(len(batch))
+        return completions, style, tokens
 
 
 def _ids(value: Any) -> list[int]:
